@@ -1,0 +1,93 @@
+"""Settings, read from the environment and an optional `.env` file.
+
+The variable names `TRACKER_DATABASE_URL`, `OPENAI_API_KEY`, `OPENAI_BASE_URL` and
+`TRACKER_MODEL` are a public contract: deployments and docs rely on them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "claim-tracker"
+
+
+def default_database_url() -> str:
+    """One SQLite file per user, so the CLI and the dashboard share it from any directory."""
+    return f"sqlite:///{Path(typer.get_app_dir(APP_NAME)) / 'tracker.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(default_factory=default_database_url)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    model: str = "gpt-4.1-mini"
+
+    # Extraction tuning.
+    temperature: float = 0.0
+    max_output_tokens: int = Field(default=4096, gt=0)
+    chunk_chars: int = Field(default=12_000, ge=500, description="Longest chunk sent at once.")
+    chunk_overlap_chars: int = Field(default=1_000, ge=0)
+    max_reasks: int = Field(default=2, ge=0, description="Re-asks after ungrounded or bad output.")
+
+    # HTTP behaviour; the SDK retries 408/409/429/5xx and timeouts itself.
+    max_retries: int = Field(default=4, ge=0)
+    request_timeout: float = Field(default=120.0, gt=0)
+
+    @property
+    def model_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def safe_base_url(self) -> str:
+        """The base URL without any user:password part, fit for logs and the database."""
+        return redact_url(self.openai_base_url or "https://api.openai.com/v1")
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in anything we store or show."""
+        found = []
+        if self.openai_api_key and self.openai_api_key.get_secret_value():
+            found.append(self.openai_api_key.get_secret_value())
+        if self.openai_base_url:
+            password = urlsplit(self.openai_base_url).password
+            if password:
+                found.append(password)
+        return found
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+NO_MODEL_MESSAGE = """No language model is configured, so claims cannot be extracted.
+
+Configure one in the environment or in a .env file in this directory:
+  OpenAI:                       OPENAI_API_KEY=sk-...
+  a local OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio):
+                                OPENAI_BASE_URL=http://localhost:11434/v1
+                                TRACKER_MODEL=llama3.1
+Then run the import again."""

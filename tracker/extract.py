@@ -1,0 +1,230 @@
+"""Article text in, grounded and de-duplicated claims out (no database here).
+
+Per chunk: ask, validate every claim against the article, re-ask about the claims that
+failed (bounded by `TRACKER_MAX_REASKS`), and drop and count what still fails. A chunk
+whose answer cannot be read at all is re-asked the same way; when attempts run out, or
+the server refuses, the whole article fails with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from tracker.chunking import Chunk, split_into_chunks
+from tracker.config import Settings
+from tracker.grounding import ArticleIndex
+from tracker.llm import CallRecord, ModelCallError, ModelClient, ModelOutputError
+from tracker.prompts import PromptSet, load_prompts
+from tracker.schemas import ExtractedClaim, WireAnswer, WireClaim, response_schema
+
+_CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+class ExtractionFailed(Exception):
+    """No claims could be extracted from this article; `reason` says why."""
+
+    def __init__(self, reason: str, calls: list[CallRecord], *, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.calls = calls
+        self.fatal = fatal
+
+
+@dataclass
+class ExtractionResult:
+    claims: list[ExtractedClaim]
+    dropped: int
+    calls: list[CallRecord]
+    model: str
+    prompt_hash: str
+    chunks: int = 1
+    problems: list[str] = field(default_factory=list)
+
+
+def extract_claims(
+    text: str, *, title: str | None, client: ModelClient, settings: Settings
+) -> ExtractionResult:
+    """The grounded claims of one article, or ExtractionFailed."""
+    prompts = load_prompts()
+    article = ArticleIndex(text)
+    chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
+    calls: list[CallRecord] = []
+    found: list[ExtractedClaim] = []
+    result = ExtractionResult([], 0, calls, settings.model, prompts.hash, chunks=len(chunks))
+    for number, chunk in enumerate(chunks, 1):
+        messages = [
+            {"role": "system", "content": prompts.system},
+            {
+                "role": "user",
+                "content": prompts.user_message(
+                    title=title, text=chunk.text, part=number, parts=len(chunks)
+                ),
+            },
+        ]
+        session = _ChunkSession(client, prompts, article, chunk, messages, calls, settings)
+        found.extend(session.run())
+        result.dropped += session.dropped
+        result.problems.extend(session.problems)
+    result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
+    return result
+
+
+def parse_answer(content: str | None) -> WireAnswer:
+    """The model's JSON answer, tolerating a Markdown code fence around it."""
+    if content is None or not content.strip():
+        raise ValueError("the answer was empty")
+    fenced = _CODE_FENCE.match(content)
+    return WireAnswer.model_validate_json(fenced.group(1) if fenced else content)
+
+
+def _short(error: ValidationError | ValueError) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        return f"{where}: {first['msg']}" + (
+            f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        )
+    return str(error)
+
+
+class _ChunkSession:
+    """The conversation with the model about one chunk, with its re-asks."""
+
+    def __init__(
+        self,
+        client: ModelClient,
+        prompts: PromptSet,
+        article: ArticleIndex,
+        chunk: Chunk,
+        messages: list[dict[str, str]],
+        calls: list[CallRecord],
+        settings: Settings,
+    ) -> None:
+        self.client, self.prompts, self.article, self.chunk = client, prompts, article, chunk
+        self.messages, self.calls = messages, calls
+        self.attempts = settings.max_reasks + 1
+        self.dropped = 0
+        self.problems: list[str] = []
+
+    def run(self) -> list[ExtractedClaim]:
+        kept: list[ExtractedClaim] = []
+        failing: list[tuple[WireClaim, str]] | None = None  # None: no readable answer yet
+        unreadable = ""
+        for attempt in range(1, self.attempts + 1):
+            content = self._ask(attempt)
+            try:
+                answer = parse_answer(content) if content is not None else None
+            except (ValidationError, ValueError) as exc:
+                answer, unreadable = None, _short(exc)
+            if answer is None:  # unreadable: ask again; claims failing so far stay failing
+                unreadable = unreadable or "the server's response was not a chat completion"
+                self._reask(content, self.prompts.reask_format_message(unreadable))
+                continue
+            valid, invalid = self._validate(answer.claims)
+            kept.extend(valid)
+            if failing is not None:  # this answer was about the failing claims only
+                self.dropped += max(0, len(failing) - len(valid) - len(invalid))
+            failing = invalid
+            if not failing:
+                return kept
+            if attempt < self.attempts:
+                errors = [f'claim "{w.claim[:120]}": {why}' for w, why in failing]
+                self._reask(content, self.prompts.reask_claims_message(errors))
+        if failing is None:
+            raise ExtractionFailed(
+                f"the model's answer could not be read after {self.attempts} attempts: "
+                f"{unreadable}",
+                self.calls,
+            )
+        self.dropped += len(failing)
+        self.problems.extend(why for _, why in failing)
+        return kept
+
+    def _ask(self, attempt: int) -> str | None:
+        try:
+            record = self.client.chat(self.messages, response_schema())
+        except ModelOutputError as exc:
+            exc.record.attempt = attempt
+            self.calls.append(exc.record)
+            return None
+        except ModelCallError as exc:
+            exc.record.attempt = attempt
+            self.calls.append(exc.record)
+            raise ExtractionFailed(exc.reason, self.calls, fatal=exc.fatal) from None
+        record.attempt = attempt
+        self.calls.append(record)
+        return record.content
+
+    def _reask(self, content: str | None, instruction: str) -> None:
+        if content:
+            self.messages = [*self.messages, {"role": "assistant", "content": content[:8000]}]
+        self.messages = [*self.messages, {"role": "user", "content": instruction}]
+
+    def _validate(
+        self, wires: list[WireClaim]
+    ) -> tuple[list[ExtractedClaim], list[tuple[WireClaim, str]]]:
+        valid, invalid = [], []
+        window = (self.chunk.start, self.chunk.end)
+        for wire in wires:
+            try:
+                valid.append(ExtractedClaim.from_wire(wire, self.article, window))
+            except ValidationError as exc:
+                invalid.append((wire, _short(exc)))
+        return valid, invalid
+
+
+# --- Merging --------------------------------------------------------------------------
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.casefold()))
+
+
+def _same_claim(a: ExtractedClaim, b: ExtractedClaim) -> bool:
+    if _words(a.text) == _words(b.text):
+        return True
+    overlap = min(a.quote_end, b.quote_end) - max(a.quote_start, b.quote_start)
+    if overlap <= 0:
+        return False
+    wa, wb = _words(a.text), _words(b.text)
+    return len(wa & wb) / max(1, len(wa | wb)) >= 0.6
+
+
+def merge_claims(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
+    """One claim per distinct assertion: the same claim found twice (overlapping chunks,
+    or listed twice) is kept once, with the higher score and any claimant either had."""
+    merged: list[ExtractedClaim] = []
+    for claim in claims:
+        for i, other in enumerate(merged):
+            if _same_claim(claim, other):
+                best, rest = sorted((other, claim), key=lambda c: -c.checkworthiness)
+                if best.claimant is None and rest.claimant is not None:
+                    best = best.model_copy(update={"claimant": rest.claimant})
+                merged[i] = best
+                break
+        else:
+            merged.append(claim)
+    return unify_claimants(merged)
+
+
+def unify_claimants(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
+    """Within one article, "Lavrov" and "Sergey Lavrov" are one claimant: use the fuller
+    name when exactly one fuller name contains all of the shorter one's words."""
+    names = {c.claimant for c in claims if c.claimant}
+    words = {name: _words(name) for name in names}
+    canonical: dict[str, str] = {}
+    for name in names:
+        fuller = [n for n in names if n != name and words[name] < words[n]]
+        if len(fuller) == 1:
+            canonical[name] = fuller[0]
+        elif len(fuller) > 1:
+            longest = [n for n in fuller if not any(words[n] < words[m] for m in fuller)]
+            if len(longest) == 1:
+                canonical[name] = longest[0]
+    return [
+        c.model_copy(update={"claimant": canonical[c.claimant]}) if c.claimant in canonical else c
+        for c in claims
+    ]

@@ -1,0 +1,209 @@
+"""One chat-completion request to an OpenAI-compatible server, logged and classified.
+
+Transient faults (429, 5xx, timeouts, dropped connections) are retried by the SDK itself
+(`TRACKER_MAX_RETRIES`); what is left when it gives up becomes a `ModelError` with a
+reason a fact-checker can act on. Secrets are scrubbed from every text we keep or show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from tracker.config import Settings
+
+# Checked in order; the first class that matches gives the reason.
+_REASONS: list[tuple[type[openai.APIError], str, bool]] = [
+    (
+        openai.APITimeoutError,
+        "the model server at {where} did not answer in time ({retries} retries)",
+        False,
+    ),
+    (openai.APIConnectionError, "could not reach the model server at {where}: {message}", True),
+    (openai.AuthenticationError, "the model server refused the API key (401): {message}", True),
+    (openai.PermissionDeniedError, "the model server denied access (403): {message}", True),
+    (
+        openai.NotFoundError,
+        "model {model!r} not found at {where} (404), check TRACKER_MODEL: {message}",
+        True,
+    ),
+    (openai.RateLimitError, "still rate limited (429) after {retries} retries: {message}", False),
+    (
+        openai.InternalServerError,
+        "the model server failed (HTTP {code}) after {retries} retries: {message}",
+        False,
+    ),
+]
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+
+class ModelError(Exception):
+    """The model gave no usable answer for this request.
+
+    `fatal` marks configuration faults (bad key, unknown model, no server) that will fail
+    every other article the same way, so a batch can stop instead of burning through them.
+    """
+
+    def __init__(self, reason: str, *, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fatal = fatal
+
+
+@dataclass
+class CallRecord:
+    """What we keep of one request: the body we sent and what came back (never headers)."""
+
+    model: str
+    base_url: str
+    response_format: str
+    request: dict[str, Any]
+    response: str | None = None
+    status_code: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    finish_reason: str | None = None
+    refusal: str | None = None
+    error: str | None = None
+    attempt: int = 1
+    content: str | None = field(default=None, repr=False)
+
+    def request_json(self) -> str:
+        return json.dumps(self.request, ensure_ascii=False)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` without the configured secrets or anything shaped like an API key."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def make_client(settings: Settings) -> openai.OpenAI:
+    """The SDK client; a local server without a key gets a placeholder the SDK insists on."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    return openai.OpenAI(
+        api_key=key,
+        base_url=settings.openai_base_url,
+        max_retries=settings.max_retries,
+        timeout=settings.request_timeout,
+    )
+
+
+class ModelClient:
+    def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
+        self.settings = settings
+        self.client = client or make_client(settings)
+
+    def chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> CallRecord:
+        """Send one request; return its record, or raise ModelError (its record attached)."""
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": messages,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "claims", "strict": True, "schema": schema},
+            },
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_output_tokens,
+        }
+        record = CallRecord(
+            model=self.settings.model,
+            base_url=self.settings.safe_base_url,
+            response_format="json_schema",
+            request=body,
+        )
+        started = time.monotonic()
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(**body)
+            record.status_code = raw.http_response.status_code
+            record.response = raw.http_response.text
+            completion = raw.parse()
+        except openai.APIError as exc:
+            record.latency_ms = round((time.monotonic() - started) * 1000)
+            if isinstance(exc, openai.APIStatusError):
+                record.status_code = exc.status_code
+                record.response = self._scrub(exc.response.text)
+            reason, fatal = self._classify(exc)
+            self._stop(record, reason, fatal=fatal)
+        except (ValueError, TypeError) as exc:  # a 200 whose body is not a completion
+            record.latency_ms = round((time.monotonic() - started) * 1000)
+            reason = f"the model server sent a response that is not a chat completion ({exc})"
+            record.error = self._scrub(reason)
+            raise ModelOutputError(record.error, record) from None
+        record.latency_ms = round((time.monotonic() - started) * 1000)
+        if completion.usage:
+            record.prompt_tokens = completion.usage.prompt_tokens
+            record.completion_tokens = completion.usage.completion_tokens
+        if not completion.choices:
+            record.error = "the model server answered with no choices"
+            raise ModelOutputError(record.error, record)
+        choice = completion.choices[0]
+        record.finish_reason = choice.finish_reason
+        record.refusal = choice.message.refusal
+        record.content = choice.message.content
+        if record.refusal:
+            self._stop(record, f"the model refused: {record.refusal}")
+        if choice.finish_reason == "length":
+            self._stop(
+                record,
+                "the model's answer was cut off at the output limit (finish_reason=length); "
+                f"raise TRACKER_MAX_OUTPUT_TOKENS (now {self.settings.max_output_tokens}) "
+                "or lower TRACKER_CHUNK_CHARS",
+            )
+        if choice.finish_reason == "content_filter":
+            self._stop(record, "the model's content filter stopped the answer")
+        return record
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.settings.secrets())
+
+    def _stop(self, record: CallRecord, reason: str, *, fatal: bool = False) -> None:
+        record.error = self._scrub(reason)
+        raise ModelCallError(record.error, record, fatal=fatal)
+
+    def _classify(self, exc: openai.APIError) -> tuple[str, bool]:
+        """A reason a person can act on, and whether every other request will fail too."""
+        facts = {
+            "where": self.settings.safe_base_url,
+            "retries": self.settings.max_retries,
+            "model": self.settings.model,
+            "message": _message(exc),
+            "code": getattr(exc, "status_code", None),
+        }
+        for kind, template, fatal in _REASONS:
+            if isinstance(exc, kind):
+                return template.format(**facts), fatal
+        return "the model server rejected the request (HTTP {code}): {message}".format(
+            **facts
+        ), False
+
+
+class ModelCallError(ModelError):
+    """The request failed or the answer must not be used; `record` says what happened."""
+
+    def __init__(self, reason: str, record: CallRecord, *, fatal: bool = False) -> None:
+        super().__init__(reason, fatal=fatal)
+        self.record = record
+
+
+class ModelOutputError(ModelCallError):
+    """The server answered, but not with a usable completion; worth asking again."""
+
+
+def _message(exc: openai.APIError) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        message = body["message"]
+    elif isinstance(body, str):
+        message = body
+    else:
+        message = str(exc) or type(exc).__name__
+    return message[:500]

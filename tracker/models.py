@@ -1,0 +1,207 @@
+"""Database tables (SQLModel) and the input models that create their rows.
+
+Constrained strings (status, claim type, stance, extraction state) are plain text columns
+with CHECK constraints generated from the same tuples the code uses, so the database
+refuses a value the application would never write, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+import sqlalchemy as sa
+from pydantic import AnyHttpUrl, field_validator
+from sqlmodel import Field, SQLModel
+
+ClaimStatus = Literal["unreviewed", "in_progress", "checked", "disputed", "inconclusive"]
+ClaimType = Literal[
+    "statistic", "quote_attribution", "event", "prediction", "causal", "position", "other"
+]
+Stance = Literal["supports", "refutes", "context"]
+ExtractionState = Literal["pending", "extracted", "failed"]
+
+CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
+CLAIM_TYPES: tuple[str, ...] = get_args(ClaimType)
+STANCES: tuple[str, ...] = get_args(Stance)
+EXTRACTION_STATES: tuple[str, ...] = get_args(ExtractionState)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK constraint that keeps `column` within `values`."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def content_hash(text: str) -> str:
+    """Identity of an article's text: the same text imported twice is one article."""
+    canonical = "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def Timestamp(**kwargs) -> datetime:
+    return Field(sa_type=sa.DateTime(timezone=True), **kwargs)
+
+
+# --- Articles -----------------------------------------------------------------------
+
+
+class ArticleBase(SQLModel):
+    title: str | None = None
+    url: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ArticleCreate(ArticleBase):
+    """An article as a user or an importer hands it in."""
+
+    text: str
+    source_path: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the article has no text")
+        return value
+
+    @field_validator("title", "url", "outlet", "author", "source_path")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class Article(ArticleBase, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(one_of("extraction_state", EXTRACTION_STATES), name="article_state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_type=sa.Text)
+    content_hash: str = Field(max_length=64, unique=True)
+    source_path: str | None = None
+    imported_at: datetime = Timestamp(default_factory=utcnow)
+    extraction_state: str = Field(default="pending", max_length=16, index=True)
+    extraction_error: str | None = Field(default=None, sa_type=sa.Text)
+    extraction_model: str | None = None
+    prompt_hash: str | None = Field(default=None, max_length=64)
+    extracted_at: datetime | None = Timestamp(default=None)
+    claims_dropped: int = Field(default=0, description="Model claims whose quote was not found")
+
+
+# --- Claims -------------------------------------------------------------------------
+
+
+class ClaimBase(SQLModel):
+    text: str = Field(sa_type=sa.Text, description="The claim as a standalone sentence.")
+    quote: str = Field(sa_type=sa.Text, description="article.text[quote_start:quote_end]")
+    quote_start: int
+    quote_end: int
+    claimant: str | None = Field(default=None, index=True)
+    claim_type: str = Field(default="other", max_length=32)
+    checkworthiness: float
+
+
+class Claim(ClaimBase, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(one_of("status", CLAIM_STATUSES), name="claim_status"),
+        sa.CheckConstraint(one_of("claim_type", CLAIM_TYPES), name="claim_type"),
+        sa.CheckConstraint("checkworthiness >= 0 AND checkworthiness <= 1", name="claim_score"),
+        sa.CheckConstraint("quote_start >= 0 AND quote_end > quote_start", name="claim_span"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("article.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    status: str = Field(default="unreviewed", max_length=16, index=True)
+    model: str | None = None
+    prompt_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Timestamp(default_factory=utcnow)
+    updated_at: datetime = Timestamp(default_factory=utcnow)
+    version: int = Field(default=1, description="Bumped by every change; stale edits are refused")
+
+
+# --- Evidence and history -----------------------------------------------------------
+
+
+class SourceCreate(SQLModel):
+    url: AnyHttpUrl
+    title: str | None = None
+    stance: Stance = "context"
+    note: str | None = None
+
+
+class Source(SQLModel, table=True):
+    __table_args__ = (sa.CheckConstraint(one_of("stance", STANCES), name="source_stance"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("claim.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    url: str = Field(sa_type=sa.Text)
+    title: str | None = None
+    stance: str = Field(default="context", max_length=16)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    added_by: str
+    added_at: datetime = Timestamp(default_factory=utcnow)
+
+
+class ReviewEvent(SQLModel, table=True):
+    """Append-only: the database refuses updates to a row once written."""
+
+    __tablename__ = "review_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("claim.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    actor: str
+    at: datetime = Timestamp(default_factory=utcnow)
+    action: str = Field(max_length=32, description="status, edit, note, source_added, ...")
+    field: str | None = None
+    from_value: str | None = Field(default=None, sa_type=sa.Text)
+    to_value: str | None = Field(default=None, sa_type=sa.Text)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ModelCall(SQLModel, table=True):
+    """One request to a language model, kept for audit and cost. Never holds a secret."""
+
+    __tablename__ = "model_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("article.id", ondelete="SET NULL"), index=True
+        ),
+    )
+    at: datetime = Timestamp(default_factory=utcnow)
+    base_url: str
+    model: str
+    prompt_hash: str = Field(max_length=64)
+    response_format: str = Field(max_length=32)
+    attempt: int = 1
+    request: str = Field(sa_type=sa.Text, description="The JSON body sent (no headers)")
+    response: str | None = Field(default=None, sa_type=sa.Text, description="Raw body received")
+    status_code: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    finish_reason: str | None = None
+    refusal: str | None = Field(default=None, sa_type=sa.Text)
+    error: str | None = Field(default=None, sa_type=sa.Text)

@@ -1,0 +1,171 @@
+"""Review actions: what a fact-checker does to a claim, each recorded in its history.
+
+Edits to the claim itself carry the version the reviewer saw; if someone saved the claim
+in between, the edit is refused with `StaleEdit` (holding the newer claim) instead of
+silently overwriting their work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from tracker.db import session_scope
+from tracker.models import CLAIM_STATUSES, Claim, ReviewEvent, Source, SourceCreate, utcnow
+
+
+class StaleEdit(Exception):
+    """The claim changed since the reviewer loaded it; `current` is the newer state."""
+
+    def __init__(self, current: Claim) -> None:
+        super().__init__(
+            f"claim {current.id} was changed by someone else (now version {current.version}, "
+            f"status {current.status!r}); reload it and apply your change again"
+        )
+        self.current = current
+
+
+def _actor(actor: str) -> str:
+    actor = (actor or "").strip()
+    if not actor:
+        raise ValueError("every change records who made it: give a reviewer name")
+    return actor
+
+
+def _update_claim(
+    session: Session, claim_id: int, expected_version: int, values: dict[str, Any]
+) -> Claim:
+    """Apply `values` only if the claim is still at `expected_version`."""
+    result = session.exec(
+        sa.update(Claim)
+        .where(Claim.id == claim_id, Claim.version == expected_version)
+        .values(**values, version=Claim.version + 1, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        current = session.get(Claim, claim_id)
+        if current is None:
+            raise LookupError(f"no claim with id {claim_id}")
+        raise StaleEdit(current)
+    session.expire_all()
+    return session.get(Claim, claim_id)
+
+
+def set_status(
+    engine: Engine,
+    claim_id: int,
+    status: str,
+    *,
+    actor: str,
+    expected_version: int,
+    note: str | None = None,
+) -> Claim:
+    if status not in CLAIM_STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
+    actor = _actor(actor)
+    with session_scope(engine) as session:
+        before = session.get(Claim, claim_id)
+        old = before.status if before else None
+        claim = _update_claim(session, claim_id, expected_version, {"status": status})
+        session.add(
+            ReviewEvent(
+                claim_id=claim_id,
+                actor=actor,
+                action="status",
+                field="status",
+                from_value=old,
+                to_value=status,
+                note=note or None,
+            )
+        )
+        return claim
+
+
+def edit_claim(
+    engine: Engine,
+    claim_id: int,
+    *,
+    actor: str,
+    expected_version: int,
+    note: str | None = None,
+    **changes: str | None,
+) -> Claim:
+    """Correct the claim's text or claimant; every changed field is one history event."""
+    allowed = {"text", "claimant"}
+    if unknown := set(changes) - allowed:
+        raise ValueError(f"cannot edit {', '.join(sorted(unknown))}; editable: text, claimant")
+    if "text" in changes and not (changes["text"] or "").strip():
+        raise ValueError("the claim text cannot be empty")
+    actor = _actor(actor)
+    with session_scope(engine) as session:
+        before = session.get(Claim, claim_id)
+        if before is None:
+            raise LookupError(f"no claim with id {claim_id}")
+        old = {field: getattr(before, field) for field in changes}
+        claim = _update_claim(session, claim_id, expected_version, changes)
+        for field, value in changes.items():
+            if old[field] != value:
+                session.add(
+                    ReviewEvent(
+                        claim_id=claim_id,
+                        actor=actor,
+                        action="edit",
+                        field=field,
+                        from_value=old[field],
+                        to_value=value,
+                        note=note or None,
+                    )
+                )
+        return claim
+
+
+def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: str) -> Source:
+    actor = _actor(actor)
+    with session_scope(engine) as session:
+        if session.get(Claim, claim_id) is None:
+            raise LookupError(f"no claim with id {claim_id}")
+        row = Source(
+            claim_id=claim_id,
+            url=str(source.url),
+            title=source.title,
+            stance=source.stance,
+            note=source.note,
+            added_by=actor,
+        )
+        session.add(row)
+        session.add(
+            ReviewEvent(
+                claim_id=claim_id,
+                actor=actor,
+                action="source_added",
+                to_value=row.url,
+                note=source.note,
+            )
+        )
+        session.flush()
+        return row
+
+
+def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:
+    actor = _actor(actor)
+    with session_scope(engine) as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise LookupError(f"no source with id {source_id}")
+        session.add(
+            ReviewEvent(
+                claim_id=source.claim_id,
+                actor=actor,
+                action="source_removed",
+                from_value=source.url,
+            )
+        )
+        session.delete(source)
+
+
+def history(engine: Engine, claim_id: int) -> list[ReviewEvent]:
+    with Session(engine) as session:
+        query = select(ReviewEvent).where(ReviewEvent.claim_id == claim_id)
+        return list(session.exec(query.order_by(ReviewEvent.at, ReviewEvent.id)).all())

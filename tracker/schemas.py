@@ -1,0 +1,130 @@
+"""What the model must answer (the wire schema) and what we accept from it (the domain).
+
+The wire models carry no validators and no constraints a server's JSON-schema engine
+might not know: they only describe the shape, so the strict `json_schema` response format
+works with OpenAI and the compatible servers alike. Everything we require of a claim is
+checked afterwards by `ExtractedClaim`, with the article as validation context.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from tracker.grounding import ArticleIndex
+from tracker.models import ClaimType
+
+# --- Wire -----------------------------------------------------------------------------
+
+
+class WireClaim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quote: str  # first, so the model copies the words before it rephrases them
+    claim: str
+    claimant: str | None
+    claim_type: ClaimType
+    checkworthiness: float
+
+
+class WireAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claims: list[WireClaim]
+
+
+def response_schema() -> dict[str, Any]:
+    """The JSON schema sent with `response_format`; every object closed, every key required."""
+    return WireAnswer.model_json_schema()
+
+
+# --- Domain ---------------------------------------------------------------------------
+
+_HONORIFICS = re.compile(r"^(mr|mrs|ms|dr|sir|dame)\.?\s+", re.IGNORECASE)
+_NO_CLAIMANT = {"", "null", "none", "n/a", "unknown", "the article", "article", "author"}
+_TYPE_ALIASES = {
+    "quote": "quote_attribution",
+    "attribution": "quote_attribution",
+    "statistics": "statistic",
+    "statistical": "statistic",
+    "number": "statistic",
+    "causation": "causal",
+    "policy": "position",
+}
+
+
+def normalise_claimant(name: str | None) -> str | None:
+    """One spelling per claimant: no stray quotes, titles like "Mr.", or doubled spaces."""
+    if name is None:
+        return None
+    name = unicodedata.normalize("NFKC", name)
+    name = re.sub(r"\s+", " ", name).strip(" \"'“”‘’.,;:")
+    name = _HONORIFICS.sub("", name)
+    return None if name.casefold() in _NO_CLAIMANT else name
+
+
+class ExtractedClaim(BaseModel):
+    """A claim that passed every check: grounded in the article, in range, well-formed.
+
+    Validate with `context={"article": ArticleIndex, "window": (start, end)}`; the
+    offsets are computed here, never taken from the model.
+    """
+
+    text: str = Field(min_length=8, max_length=2000)
+    quote: str
+    quote_start: int = Field(ge=0)
+    quote_end: int
+    claimant: str | None = None
+    claim_type: ClaimType = "other"
+    checkworthiness: float = Field(ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ground(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not info.context or "article" not in info.context:
+            raise ValueError("an ExtractedClaim is validated with the article as context")
+        article: ArticleIndex = info.context["article"]
+        quote = data.get("quote")
+        if not isinstance(quote, str) or not quote.strip():
+            raise ValueError("the quote is empty")
+        span = article.locate(quote, info.context.get("window"))
+        if span is None:
+            raise ValueError(f"the quote is not in the article word for word: {quote[:200]!r}")
+        start, end = span
+        return {**data, "quote": article.text[start:end], "quote_start": start, "quote_end": end}
+
+    @field_validator("text")
+    @classmethod
+    def _tidy_text(cls, value: str) -> str:
+        return re.sub(r"\s+", " ", value).strip()
+
+    @field_validator("claimant", mode="before")
+    @classmethod
+    def _tidy_claimant(cls, value: Any) -> Any:
+        return normalise_claimant(value) if isinstance(value, str) or value is None else value
+
+    @field_validator("claim_type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower().replace(" ", "_")
+            return _TYPE_ALIASES.get(value, value)
+        return value
+
+    @classmethod
+    def from_wire(
+        cls, wire: WireClaim, article: ArticleIndex, window: tuple[int, int] | None = None
+    ) -> ExtractedClaim:
+        return cls.model_validate(
+            {
+                "text": wire.claim,
+                "quote": wire.quote,
+                "claimant": wire.claimant,
+                "claim_type": wire.claim_type,
+                "checkworthiness": wire.checkworthiness,
+            },
+            context={"article": article, "window": window},
+        )
