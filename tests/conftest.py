@@ -171,8 +171,14 @@ def vcr_config() -> dict:
 
 
 @pytest.fixture
+def default_cassette_name(request: pytest.FixtureRequest) -> str:
+    """One cassette per test function, shared by its SQLite and PostgreSQL runs."""
+    return request.node.originalname
+
+
+@pytest.fixture
 def llm_settings(
-    request: pytest.FixtureRequest, record_mode: str, sqlite_url: str
+    request: pytest.FixtureRequest, record_mode: str, db_url: str
 ) -> Iterator[Settings]:
     """Settings for a test that replays a cassette.
 
@@ -184,7 +190,7 @@ def llm_settings(
     overrides = getattr(request.node.get_closest_marker("llm_settings"), "kwargs", {})
     _cassette_note.clear()  # (the cassette is written after this fixture's teardown)
     if record_mode == "none":
-        yield make_settings(sqlite_url, **overrides)
+        yield make_settings(db_url, **overrides)
         return
     real_url = os.environ.get("TRACKER_RECORD_BASE_URL")
     if real_url:
@@ -192,7 +198,7 @@ def llm_settings(
         _cassette_note[:] = [f"Recorded from {model} on {date.today().isoformat()}."]
         key = os.environ.get("TRACKER_RECORD_API_KEY") or "unused"
         yield make_settings(
-            sqlite_url, openai_base_url=real_url, openai_api_key=key, model=model, **overrides
+            db_url, openai_base_url=real_url, openai_api_key=key, model=model, **overrides
         )
         return
     marker = request.node.get_closest_marker("llm_replies")
@@ -205,7 +211,7 @@ def llm_settings(
         "tests/fakellm.py and recorded through the real openai SDK. Not a real model's output.",
     ]
     with FakeLLM(replies) as fake:
-        yield make_settings(sqlite_url, openai_base_url=fake.base_url, **overrides)
+        yield make_settings(db_url, openai_base_url=fake.base_url, **overrides)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -45,9 +45,10 @@ def _update_claim(
         .values(**values, version=Claim.version + 1, updated_at=utcnow())
     )
     if result.rowcount != 1:
-        current = session.get(Claim, claim_id)
+        current = session.get(Claim, claim_id, populate_existing=True)
         if current is None:
             raise LookupError(f"no claim with id {claim_id}")
+        session.expunge(current)  # stays readable after the rollback
         raise StaleEdit(current)
     session.expire_all()
     return session.get(Claim, claim_id)
