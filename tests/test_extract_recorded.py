@@ -207,7 +207,7 @@ def test_malformed_json_is_reasked(llm_settings):
 @pytest.mark.llm_replies(
     completion("Here are the claims: none, really."),
     completion('{"claims": "none"}'),
-    completion("```json\n{\"claims\": [{\"quote\": 1}]}\n```"),
+    completion('```json\n{"claims": [{"quote": 1}]}\n```'),
 )
 def test_answers_that_never_parse_fail_the_article(llm_settings):
     engine, outcome = _import(llm_settings)

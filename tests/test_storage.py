@@ -176,9 +176,7 @@ def test_jsonl_export_carries_the_public_fields(engine):
     article_id, (first, second) = _article_with_claims(
         engine, url="https://example.org/jobs", outlet="Daily"
     )
-    add_source(
-        engine, first, SourceCreate(url="https://bls.gov/", note="table 3"), actor="ana"
-    )
+    add_source(engine, first, SourceCreate(url="https://bls.gov/", note="table 3"), actor="ana")
     out = io.StringIO()
     assert export(engine, "jsonl", out) == 2
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -187,7 +185,9 @@ def test_jsonl_export_carries_the_public_fields(engine):
         "id", "article_id", "article_title", "article_url", "text", "quote", "start", "end",
         "claimant", "claim_type", "checkworthiness", "status", "sources",
     } <= rows[0].keys()  # fmt: skip
-    assert rows[0]["article_id"] == article_id and rows[0]["article_url"] == "https://example.org/jobs"
+    assert (
+        rows[0]["article_id"] == article_id and rows[0]["article_url"] == "https://example.org/jobs"
+    )
     assert TEXT[rows[0]["start"] : rows[0]["end"]] == rows[0]["quote"]
     assert rows[0]["sources"] == [
         {"url": "https://bls.gov/", "title": None, "stance": "context", "note": "table 3"}
@@ -197,7 +197,9 @@ def test_jsonl_export_carries_the_public_fields(engine):
 
 def test_export_filters_by_status_and_outlet(engine):
     _, (first, _) = _article_with_claims(engine, outlet="Daily")
-    _article_with_claims(engine, text="A different article: taxes rose 12% in May.", outlet="Weekly")
+    _article_with_claims(
+        engine, text="A different article: taxes rose 12% in May.", outlet="Weekly"
+    )
     set_status(engine, first, "checked", actor="ana", expected_version=1)
     out = io.StringIO()
     assert export(engine, "jsonl", out, ExportFilter(statuses=["checked"])) == 1
@@ -210,7 +212,7 @@ def test_csv_export_cannot_smuggle_spreadsheet_formulas(engine):
         session.add(
             Claim(
                 article_id=article.id,
-                text="=HYPERLINK(\"http://evil.example\",\"click\")",
+                text='=HYPERLINK("http://evil.example","click")',
                 quote="=SUM(A1) is not a formula here.",
                 quote_start=TEXT.index("=SUM"),
                 quote_end=len(TEXT),

@@ -1,0 +1,147 @@
+"""The `tracker` command, driven as a user would, with recorded model responses."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from tests.conftest import SAMPLE, TEST_KEY
+from tests.fakellm import claims_reply, error
+from tests.test_extract_recorded import NO_US_TROOPS, REFUGEES, WAR_MONTH
+from tracker.cli import app
+from tracker.db import get_engine
+from tracker.models import Article, ModelCall
+
+TEXT = SAMPLE.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """Run `tracker ...` in-process; returns the result with stdout and stderr apart."""
+
+    def invoke(*args: str, settings=None, input: str | None = None):
+        if settings is not None:
+            monkeypatch.setattr("tracker.cli.get_settings", lambda: settings)
+        return CliRunner().invoke(app, list(args), input=input)
+
+    return invoke
+
+
+def test_import_without_a_model_says_how_to_configure_one(run, tmp_path):
+    result = run("import", str(SAMPLE))
+    assert result.exit_code == 2
+    assert "No language model is configured" in result.stderr
+    assert "OPENAI_API_KEY" in result.stderr and "OPENAI_BASE_URL" in result.stderr
+
+
+@pytest.mark.vcr
+@pytest.mark.llm_replies(claims_reply(REFUGEES, NO_US_TROOPS, WAR_MONTH))
+def test_import_then_export_jsonl_and_csv(run, llm_settings, tmp_path):
+    result = run("import", str(SAMPLE), "--outlet", "AP", settings=llm_settings)
+    assert result.exit_code == 0, result.stderr
+    assert "3 claims" in result.stderr and "1 extracted, 0 failed" in result.stderr
+
+    # Same text again: skipped, no model call (the cassette holds exactly one).
+    again = run("import", str(SAMPLE), settings=llm_settings)
+    assert again.exit_code == 0 and "already extracted" in again.stderr
+
+    exported = run("export", "--format", "jsonl", settings=llm_settings)
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert TEXT[row["start"] : row["end"]] == row["quote"]
+        assert row["status"] == "unreviewed" and row["sources"] == []
+        assert row["article_title"] == "Nato peacekeepers lavrov"
+    assert {r["claim_type"] for r in rows} == {"statistic", "position", "event"}
+
+    target = tmp_path / "out" / "claims.csv"
+    result = run("export", "-f", "csv", "-o", str(target), "--status", "unreviewed",
+                 settings=llm_settings)  # fmt: skip
+    assert result.exit_code == 0 and "3 claims written" in result.stderr
+    with target.open(encoding="utf-8") as fh:
+        assert [r["quote"] for r in csv.DictReader(fh)] == [r["quote"] for r in rows]
+
+
+@pytest.mark.vcr
+@pytest.mark.llm_replies(
+    error(500, "The server had an error while processing your request."),
+    error(500, "The server had an error while processing your request."),
+    error(500, "The server had an error while processing your request."),
+    claims_reply(WAR_MONTH),
+)
+def test_server_errors_fail_one_article_and_the_batch_goes_on(run, llm_settings, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a-first.txt").write_text("The council said the bridge cost $4m, twice the plan.")
+    shutil.copy(SAMPLE, folder / "b-second.txt")
+
+    result = run("import", str(folder), settings=llm_settings)
+
+    assert result.exit_code == 1
+    assert "A first: the model server failed (HTTP 500) after 2 retries" in result.stderr
+    assert "B second: 1 claims" in result.stderr
+    assert "1 extracted, 1 failed" in result.stderr
+    with Session(get_engine(llm_settings.database_url)) as session:
+        states = {a.title: (a.extraction_state, a.extraction_error) for a in session.exec(
+            select(Article))}  # fmt: skip
+    assert states["B second"] == ("extracted", None)
+    assert states["A first"][0] == "failed" and "HTTP 500" in states["A first"][1]
+
+
+@pytest.mark.vcr
+@pytest.mark.llm_replies(
+    error(401, f"Incorrect API key provided: {TEST_KEY}. You can find your API key at ...",
+          retry_after_ms=None),
+)  # fmt: skip
+def test_a_rejected_key_stops_the_batch_and_is_never_shown(run, llm_settings, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "one.txt").write_text("The council said the bridge cost $4m, twice the plan.")
+    (folder / "two.txt").write_text("The mayor said crime fell 12% last year.")
+
+    result = run("import", str(folder), settings=llm_settings)
+
+    assert result.exit_code == 1
+    assert "refused the API key (401)" in result.stderr and "Stopped" in result.stderr
+    assert TEST_KEY not in result.output
+    with Session(get_engine(llm_settings.database_url)) as session:
+        (call,) = session.exec(select(ModelCall)).all()
+        stored = " ".join(str(v) for v in call.model_dump().values())
+        articles = session.exec(select(Article)).all()
+    assert TEST_KEY not in stored and "[redacted]" in stored
+    assert [a.extraction_state for a in articles] == ["failed"]  # two.txt was not attempted
+
+
+def test_unreadable_inputs_are_reported_and_the_rest_go_on(run, tmp_path, llm_settings):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("  \n")
+    (folder / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (folder / "latin1.txt").write_bytes("Le coût a doublé".encode("latin-1"))
+
+    result = run("import", str(folder), str(tmp_path / "missing.txt"), settings=llm_settings)
+
+    assert result.exit_code == 1
+    assert "empty.txt: the article has no text" in result.stderr
+    assert "binary.txt: binary file" in result.stderr
+    assert "latin1.txt: not UTF-8 text" in result.stderr
+    assert "missing.txt: no such file or folder" in result.stderr
+    assert "4 article(s): 0 extracted, 4 failed" in result.stderr
+
+
+def test_export_refuses_unknown_formats_and_statuses(run):
+    assert run("export", "--format", "xml").exit_code == 2
+    result = run("export", "--status", "approved")
+    assert result.exit_code == 2 and "not a status" in result.output
+
+
+def test_info_shows_the_setup_but_not_the_key(run, llm_settings):
+    result = run("info", settings=llm_settings)
+    assert result.exit_code == 0
+    assert "api key:      set" in result.stdout and TEST_KEY not in result.stdout
+    assert "prompt hash:" in result.stdout
