@@ -91,6 +91,9 @@ def test_server_errors_fail_one_article_and_the_batch_goes_on(run, llm_settings,
             select(Article))}  # fmt: skip
     assert states["B second"] == ("extracted", None)
     assert states["A first"][0] == "failed" and "HTTP 500" in states["A first"][1]
+    with Session(get_engine(llm_settings.database_url)) as session:
+        retries = [c.retries for c in session.exec(select(ModelCall).order_by(ModelCall.id))]
+    assert retries == [2, 0]  # the failed call was tried three times
 
 
 @pytest.mark.vcr

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import openai
 
 from tracker.config import Settings
@@ -72,6 +73,7 @@ class CallRecord:
     refusal: str | None = None
     error: str | None = None
     attempt: int = 1
+    retries: int = 0
     content: str | None = field(default=None, repr=False)
 
     def request_json(self) -> str:
@@ -123,11 +125,14 @@ class ModelClient:
         started = time.monotonic()
         try:
             raw = self.client.chat.completions.with_raw_response.create(**body)
+            record.retries = _retries(raw.http_response.request)
             record.status_code = raw.http_response.status_code
             record.response = raw.http_response.text
             completion = raw.parse()
         except openai.APIError as exc:
             record.latency_ms = round((time.monotonic() - started) * 1000)
+            if isinstance(exc, openai.APIConnectionError | openai.APIStatusError):
+                record.retries = _retries(exc.request)
             if isinstance(exc, openai.APIStatusError):
                 record.status_code = exc.status_code
                 record.response = self._scrub(exc.response.text)
@@ -196,6 +201,14 @@ class ModelCallError(ModelError):
 
 class ModelOutputError(ModelCallError):
     """The server answered, but not with a usable completion; worth asking again."""
+
+
+def _retries(request: httpx2.Request | None) -> int:
+    """How many times the SDK retried: it numbers its attempts in a request header."""
+    try:
+        return int(request.headers.get("x-stainless-retry-count", 0)) if request else 0
+    except (ValueError, RuntimeError):
+        return 0
 
 
 def _message(exc: openai.APIError) -> str:

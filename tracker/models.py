@@ -195,7 +195,8 @@ class ModelCall(SQLModel, table=True):
     model: str
     prompt_hash: str = Field(max_length=64)
     response_format: str = Field(max_length=32)
-    attempt: int = 1
+    attempt: int = Field(default=1, description="1, or the re-ask number + 1")
+    retries: int = Field(default=0, description="HTTP retries the SDK made (429, 5xx, ...)")
     request: str = Field(sa_type=sa.Text, description="The JSON body sent (no headers)")
     response: str | None = Field(default=None, sa_type=sa.Text, description="Raw body received")
     status_code: int | None = None

@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("prompt_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("response_format", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("retries", sa.Integer(), nullable=False),
         sa.Column("request", sa.Text(), nullable=False),
         sa.Column("response", sa.Text(), nullable=True),
         sa.Column("status_code", sa.Integer(), nullable=True),
