@@ -1,15 +1,23 @@
-"""A scripted OpenAI-compatible server on loopback, for tests and hand-written recordings.
+"""An OpenAI-compatible server on loopback, for tests, hand-written recordings and benchmarks.
 
-It answers `POST /v1/chat/completions` with the replies it is given, in order, and keeps
-every request body it received. Replies can be slow (latency) or faulty (429 with
-Retry-After, 500, invalid bodies), so the real SDK's HTTP stack is exercised end to end.
+It answers `POST /v1/chat/completions` with the scripted replies it is given, in order,
+then with `respond(request)` (by default: one claim quoting the first sentence of the text
+it was sent). It keeps every request body. `latency` delays every answer, and `fault`
+can turn any request into a fault: "429" (with Retry-After), "500", "timeout" (answers
+after `timeout_after` seconds), "truncated" (the body stops half way and the connection
+closes), "invalid" (a 200 that is not JSON), "drop" (the connection closes unanswered).
+Run it standalone for manual trials: `python -m tests.fakellm --port 8765 --latency 0.2`.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,14 +82,55 @@ def error(status: int, message: str, *, retry_after_ms: int | None = 1) -> Reply
     )
 
 
+def article_text(request: dict[str, Any]) -> str:
+    """The article text inside a request's user message."""
+    for message in request.get("messages", []):
+        content = message.get("content") or ""
+        if message.get("role") == "user" and "<<<\n" in content:
+            return content.split("<<<\n", 1)[1].rsplit("\n>>>", 1)[0]
+    return ""
+
+
+def first_sentence_claim(request: dict[str, Any]) -> Reply:
+    """One claim quoting the first sentence of the text (deterministic, always grounded)."""
+    text = article_text(request)
+    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0] if text.strip() else ""
+    if len(sentence.split()) < 3:
+        return claims_reply()
+    return claims_reply({"quote": sentence, "claim": sentence, "claim_type": "event"})
+
+
+Fault = Callable[[int, dict[str, Any]], str | None]
+
+
+def every(n: int, kind: str) -> Fault:
+    """A fault on every n-th request (the 1st, the n+1-th, ...)."""
+    return lambda number, _body: kind if number % n == 1 else None
+
+
 class FakeLLM:
     """`with FakeLLM([...]) as llm:` serves the replies at `llm.base_url`."""
 
-    def __init__(self, replies: list[Reply] | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[Reply] | None = None,
+        *,
+        respond: Callable[[dict[str, Any]], Reply] | None = None,
+        latency: float = 0.0,
+        fault: Fault | None = None,
+        timeout_after: float = 2.0,
+        port: int = 0,
+    ) -> None:
         self.replies = list(replies or [])
+        self.respond = respond
+        self.latency = latency
+        self.fault = fault
+        self.timeout_after = timeout_after
         self.requests: list[dict[str, Any]] = []
+        self.faults: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -97,12 +146,18 @@ class FakeLLM:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next(self, body: dict[str, Any]) -> Reply:
+    def _next(self, body: dict[str, Any]) -> tuple[Reply | None, str | None]:
         with self._lock:
             self.requests.append(body)
-            if not self.replies:
-                return error(500, "the fake server has no scripted reply left", retry_after_ms=None)
-            return self.replies.pop(0)
+            kind = self.fault(len(self.requests), body) if self.fault else None
+            if kind:
+                self.faults.append(kind)
+                return None, kind
+            if self.replies:
+                return self.replies.pop(0), None
+        if self.respond:
+            return self.respond(body), None
+        return error(500, "the fake server has no scripted reply left", retry_after_ms=None), None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -111,6 +166,8 @@ class FakeLLM:
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
 
+            protocol_version = "HTTP/1.1"  # keep-alive, like a real server
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
@@ -118,9 +175,23 @@ class FakeLLM:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"unparsed": raw.decode("utf-8", "replace")}
-                reply = fake._next(body)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                reply, kind = fake._next(body)
+                time.sleep(fake.latency + (reply.delay if reply else 0.0))
+                if kind == "drop":
+                    self.close_connection = True
+                    return
+                if kind == "timeout":
+                    time.sleep(fake.timeout_after)
+                    reply = first_sentence_claim(body)
+                reply = (
+                    reply
+                    or {
+                        "429": error(429, "Rate limit reached for requests", retry_after_ms=50),
+                        "500": error(500, "The server had an error while processing your request."),
+                        "truncated": first_sentence_claim(body),
+                        "invalid": Reply(body="<html><body>502 Bad Gateway</body></html>"),
+                    }[kind]
+                )
                 payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
                 data = payload.encode("utf-8")
                 self.send_response(reply.status)
@@ -129,6 +200,25 @@ class FakeLLM:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
+                if kind == "truncated":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
         return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeLLM(respond=first_sentence_claim, latency=args.latency, port=args.port) as fake:
+        print(f"serving at {fake.base_url}; Ctrl-C to stop", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,7 @@ def test_server_errors_fail_one_article_and_the_batch_goes_on(run, llm_settings,
     result = run("import", str(folder), settings=llm_settings)
 
     assert result.exit_code == 1
-    assert "A first: the model server failed (HTTP 500) after 2 retries" in result.stderr
+    assert "a-first.txt: the model server failed (HTTP 500) after 2 retries" in result.stderr
     assert "B second: 1 claims" in result.stderr
     assert "1 extracted, 1 failed" in result.stderr
     with Session(get_engine(llm_settings.database_url)) as session:
@@ -92,8 +92,8 @@ def test_server_errors_fail_one_article_and_the_batch_goes_on(run, llm_settings,
     assert states["B second"] == ("extracted", None)
     assert states["A first"][0] == "failed" and "HTTP 500" in states["A first"][1]
     with Session(get_engine(llm_settings.database_url)) as session:
-        retries = [c.retries for c in session.exec(select(ModelCall).order_by(ModelCall.id))]
-    assert retries == [2, 0]  # the failed call was tried three times
+        calls = session.exec(select(ModelCall).order_by(ModelCall.article_id)).all()
+    assert [c.retries for c in calls] == [2, 0]  # the failed call was tried three times
 
 
 @pytest.mark.vcr
@@ -107,10 +107,10 @@ def test_a_rejected_key_stops_the_batch_and_is_never_shown(run, llm_settings, tm
     (folder / "one.txt").write_text("The council said the bridge cost $4m, twice the plan.")
     (folder / "two.txt").write_text("The mayor said crime fell 12% last year.")
 
-    result = run("import", str(folder), settings=llm_settings)
+    result = run("import", str(folder), "--concurrency", "1", settings=llm_settings)
 
     assert result.exit_code == 1
-    assert "refused the API key (401)" in result.stderr and "Stopped" in result.stderr
+    assert "refused the API key (401)" in result.stderr and "Stopped early" in result.stderr
     assert TEST_KEY not in result.output
     with Session(get_engine(llm_settings.database_url)) as session:
         (call,) = session.exec(select(ModelCall)).all()
@@ -118,6 +118,7 @@ def test_a_rejected_key_stops_the_batch_and_is_never_shown(run, llm_settings, tm
         articles = session.exec(select(Article)).all()
     assert TEST_KEY not in stored and "[redacted]" in stored
     assert [a.extraction_state for a in articles] == ["failed"]  # two.txt was not attempted
+    assert "1 article(s): 0 extracted, 1 failed" in result.stderr
 
 
 def test_unreadable_inputs_are_reported_and_the_rest_go_on(run, tmp_path, llm_settings):
@@ -125,14 +126,15 @@ def test_unreadable_inputs_are_reported_and_the_rest_go_on(run, tmp_path, llm_se
     folder.mkdir()
     (folder / "empty.txt").write_text("  \n")
     (folder / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    (folder / "latin1.txt").write_bytes("Le coût a doublé".encode("latin-1"))
+    (folder / "huge.txt").write_text("word " * 300)
 
-    result = run("import", str(folder), str(tmp_path / "missing.txt"), settings=llm_settings)
+    settings = llm_settings.model_copy(update={"max_article_bytes": 1000})
+    result = run("import", str(folder), str(tmp_path / "missing.txt"), settings=settings)
 
     assert result.exit_code == 1
-    assert "empty.txt: the article has no text" in result.stderr
+    assert "empty.txt: empty file" in result.stderr
     assert "binary.txt: binary file" in result.stderr
-    assert "latin1.txt: not UTF-8 text" in result.stderr
+    assert "huge.txt: larger than the 0.001 MB limit (TRACKER_MAX_ARTICLE_BYTES)" in result.stderr
     assert "missing.txt: no such file or folder" in result.stderr
     assert "4 article(s): 0 extracted, 4 failed" in result.stderr
 

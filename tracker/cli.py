@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
-from tracker.config import NO_MODEL_MESSAGE, get_settings
+from tracker.batch import BatchReport, Plan, plan_batch, run_batch, unfinished_articles
+from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
 from tracker.db import get_engine
-from tracker.export import FORMATS, ExportFilter, export
-from tracker.ingest import import_article
-from tracker.llm import ModelClient
-from tracker.models import CLAIM_STATUSES, Article, Claim
+from tracker.export import FORMATS as EXPORT_FORMATS
+from tracker.export import ExportFilter, export
+from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
+from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
-from tracker.readers import ReadError, read_articles
+from tracker.readers import FORMATS, Item, count_inputs, read_articles
 
 app = typer.Typer(
     help="Find, review and export the check-worthy claims in news articles.",
@@ -37,9 +42,18 @@ def _db_label(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _with_metadata(items: Iterable[Item], overrides: dict[str, Any]) -> Iterator[Item]:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    for item in items:
+        yield item.model_copy(update=values) if values and isinstance(item, ArticleCreate) else item
+
+
 @app.command("import")
 def import_(
-    paths: Annotated[list[str], typer.Argument(help="Files, folders, or - for standard input.")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, folders, glob patterns, or - for standard input."),
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Title (one input only).")] = None,
     url: Annotated[str | None, typer.Option(help="Article URL (one input only).")] = None,
     outlet: Annotated[str | None, typer.Option(help="Outlet of every article.")] = None,
@@ -47,61 +61,111 @@ def import_(
     published: Annotated[
         datetime | None, typer.Option(help="Publication date of every article.")
     ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, max=256, help="Requests at once.")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Extract again even if done before.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Retry articles that failed or were interrupted before.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Read, check and estimate tokens; no model call, no write.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and summary.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout.")
+    ] = False,
+    stdin_format: Annotated[
+        str, typer.Option(help="Format of standard input: txt, md, html, json, jsonl.")
+    ] = "txt",
 ) -> None:
-    """Store articles and extract their check-worthy claims with the configured model."""
+    """Store articles and extract their check-worthy claims with the configured model.
+
+    Exit status: 0 when every article was extracted (or done before), 1 when any failed,
+    2 for a usage or configuration error.
+    """
     settings = get_settings()
-    if not settings.model_configured:
-        _err(NO_MODEL_MESSAGE)
-        raise typer.Exit(2)
+    paths = paths or []
+    if not paths and not retry_failed:
+        raise typer.BadParameter("give files or folders to import (or use --retry-failed)")
+    if stdin_format not in set(FORMATS.values()):
+        raise typer.BadParameter(f"use one of {', '.join(sorted(set(FORMATS.values())))}")
     single = len(paths) == 1 and (paths[0] == "-" or Path(paths[0]).is_file())
     if (title or url) and not single:
         raise typer.BadParameter("--title and --url describe one article: give one file or -")
+    if not dry_run and not settings.model_configured:
+        _err(NO_MODEL_MESSAGE)
+        raise typer.Exit(2)
     engine = get_engine(settings.database_url)
-    client = ModelClient(settings)
-    counts = {"extracted": 0, "failed": 0, "skipped": 0}
-    claims = 0
-    for item in read_articles(paths, title):
-        if isinstance(item, ReadError):
-            counts["failed"] += 1
-            _err(f"  ✗ {item.source}: {item.reason}")
-            continue
-        item = item.model_copy(
-            update={
-                k: v
-                for k, v in {
-                    "url": url,
-                    "outlet": outlet,
-                    "author": author,
-                    "published_at": published,
-                }.items()
-                if v is not None
-            }
-        )
-        outcome = import_article(engine, item, settings, client, force=force)
-        counts[outcome.state] += 1
-        claims += outcome.claims
-        name = outcome.title or item.source_path or f"article {outcome.article_id}"
-        if outcome.state == "failed":
-            _err(f"  ✗ {name}: {outcome.error}")
-            if outcome.fatal:
-                _err("Stopped: this error would fail every other article the same way.")
-                break
-        elif not quiet:
-            detail = f"{outcome.claims} claims"
-            if outcome.state == "skipped":
-                detail = "already extracted"
-            elif outcome.dropped:
-                detail += f" ({outcome.dropped} not found in the text, dropped)"
-            _err(f"  ✓ {name}: {detail}")
-    total = sum(counts.values())
-    _err(
-        f"{total} article(s): {counts['extracted']} extracted, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped; {claims} claims stored in {_db_label(settings.database_url)}"
+    overrides = {
+        "title": title, "url": url, "outlet": outlet, "author": author, "published_at": published,
+    }  # fmt: skip
+    items = _with_metadata(
+        read_articles(paths, max_bytes=settings.max_article_bytes, stdin_format=stdin_format),
+        overrides,
     )
-    if counts["failed"]:
-        raise typer.Exit(1)
+    if dry_run:
+        plan = plan_batch(engine, items, settings, force=force)
+        _print_plan(plan, as_json)
+        raise typer.Exit(1 if plan.invalid else 0)
+    stored = unfinished_articles(engine) if retry_failed else []
+    total = count_inputs(paths) if "-" not in paths else None
+    progress = ImportProgress(None if total is None else total + len(stored), quiet=quiet)
+    run = run_batch(
+        engine,
+        itertools.chain(items, stored),
+        settings,
+        concurrency=concurrency or settings.concurrency,
+        force=force,
+        retry_failed=retry_failed,
+        on_item=progress.update,
+    )
+    try:
+        with progress:
+            report = asyncio.run(run)
+    except KeyboardInterrupt:
+        _err(
+            f"\nInterrupted after {progress.done} article(s). Articles in flight were not "
+            "stored; run the same command again to finish the rest."
+        )
+        raise typer.Exit(130) from None
+    _print_report(report, settings, as_json)
+    raise typer.Exit(1 if report.failures or report.stopped else 0)
+
+
+def _print_plan(plan: Plan, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(plan.summary(), indent=2))
+        return
+    for error in plan.invalid:
+        _err(f"  ✗ {error.source}: {error.reason}")
+    cost = f", about ${plan.cost_usd:.4f}" if plan.cost_usd is not None else ""
+    _err(
+        f"Dry run: {plan.articles} article(s) read, {len(plan.invalid)} unreadable; "
+        f"{plan.new} to extract, {plan.already_extracted} already extracted, "
+        f"{plan.previously_failed} failed before (--retry-failed), {plan.duplicates} duplicate.\n"
+        f"Estimate: {plan.chunks} request(s), about {plan.prompt_tokens:,} input and "
+        f"{plan.completion_tokens:,} output tokens{cost}. Nothing was sent or stored."
+    )
+
+
+def _print_report(report: BatchReport, settings: Settings, as_json: bool) -> None:
+    summary = report.summary(settings)
+    if report.failures:
+        _err(f"Failed ({len(report.failures)}):")
+        for item in report.failures:
+            _err(f"  ✗ {item.source}: {item.error}")
+    if report.stopped:
+        _err(f"Stopped early: {report.stopped}\nThis error would fail every article the same way.")
+    cost = f", ${summary['cost_usd']:.4f}" if summary["cost_usd"] is not None else ""
+    _err(
+        f"{summary['articles']} article(s): {summary['extracted']} extracted, "
+        f"{summary['failed']} failed, {summary['skipped']} skipped; {summary['claims']} claims; "
+        f"{summary['prompt_tokens'] + summary['completion_tokens']:,} tokens{cost}; "
+        f"{summary['seconds']:.1f} s. Database: {_db_label(settings.database_url)}"
+    )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
 
 
 @app.command("export")
@@ -113,8 +177,8 @@ def export_(
     since: Annotated[datetime | None, typer.Option(help="Only claims changed since.")] = None,
 ) -> None:
     """Write the claims, with their sources, as JSON Lines or CSV."""
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
     for value in status or []:
         if value not in CLAIM_STATUSES:
             raise typer.BadParameter(

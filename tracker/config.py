@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = Field(default=1_000, ge=0)
     max_reasks: int = Field(default=2, ge=0, description="Re-asks after ungrounded or bad output.")
 
+    # Batch import.
+    concurrency: int = Field(default=8, ge=1, le=256, description="Model requests at once")
+    max_article_bytes: int = Field(default=10_000_000, gt=0, description="Per file or line")
+    price_input_per_mtok: float | None = Field(default=None, ge=0)
+    price_output_per_mtok: float | None = Field(default=None, ge=0)
+
     # HTTP behaviour; the SDK retries 408/409/429/5xx and timeouts itself.
     max_retries: int = Field(default=4, ge=0)
     request_timeout: float = Field(default=120.0, gt=0)

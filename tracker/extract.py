@@ -44,10 +44,14 @@ class ExtractionResult:
     problems: list[str] = field(default_factory=list)
 
 
-def extract_claims(
+async def extract_claims(
     text: str, *, title: str | None, client: ModelClient, settings: Settings
 ) -> ExtractionResult:
-    """The grounded claims of one article, or ExtractionFailed."""
+    """The grounded claims of one article, or ExtractionFailed.
+
+    Chunks are asked one after the other (articles run concurrently in a batch), so a
+    conversation and its recording stay in a fixed order.
+    """
     prompts = load_prompts()
     article = ArticleIndex(text)
     chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
@@ -65,7 +69,7 @@ def extract_claims(
             },
         ]
         session = _ChunkSession(client, prompts, article, chunk, messages, calls, settings)
-        found.extend(session.run())
+        found.extend(await session.run())
         result.dropped += session.dropped
         result.problems.extend(session.problems)
     result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
@@ -109,12 +113,12 @@ class _ChunkSession:
         self.dropped = 0
         self.problems: list[str] = []
 
-    def run(self) -> list[ExtractedClaim]:
+    async def run(self) -> list[ExtractedClaim]:
         kept: list[ExtractedClaim] = []
         failing: list[tuple[WireClaim, str]] | None = None  # None: no readable answer yet
         unreadable = ""
         for attempt in range(1, self.attempts + 1):
-            content = self._ask(attempt)
+            content = await self._ask(attempt)
             try:
                 answer = parse_answer(content) if content is not None else None
             except (ValidationError, ValueError) as exc:
@@ -143,9 +147,9 @@ class _ChunkSession:
         self.problems.extend(why for _, why in failing)
         return kept
 
-    def _ask(self, attempt: int) -> str | None:
+    async def _ask(self, attempt: int) -> str | None:
         try:
-            record = self.client.chat(self.messages, response_schema())
+            record = await self.client.chat(self.messages, response_schema())
         except ModelOutputError as exc:
             exc.record.attempt = attempt
             self.calls.append(exc.record)

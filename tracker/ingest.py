@@ -8,8 +8,10 @@ then written together in a second transaction.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -45,7 +47,8 @@ class ImportOutcome:
     fatal: bool = False
     new_article: bool = False
     calls: int = 0
-    tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 def add_article(engine: Engine, data: ArticleCreate) -> tuple[Article, bool]:
@@ -67,42 +70,55 @@ def add_article(engine: Engine, data: ArticleCreate) -> tuple[Article, bool]:
 
 
 def import_article(
-    engine: Engine,
-    data: ArticleCreate,
-    settings: Settings,
-    client: ModelClient | None = None,
-    *,
-    force: bool = False,
+    engine: Engine, data: ArticleCreate, settings: Settings, *, force: bool = False
 ) -> ImportOutcome:
-    """Store the article (once) and extract its claims unless that was done already."""
+    """Store the article (once) and extract its claims unless that was done already.
+
+    The synchronous entry point, for the dashboard and scripts; `tracker.batch` runs many
+    articles concurrently with the same steps.
+    """
     article, new = add_article(engine, data)
-    outcome = extract_and_store(engine, article.id, settings, client, force=force)
+
+    async def run() -> ImportOutcome:
+        client = ModelClient(settings, concurrency=1)
+        try:
+            return await extract_and_store(engine, article.id, settings, client, force=force)
+        finally:
+            await client.close()
+
+    outcome = asyncio.run(run())
     outcome.new_article = new
     return outcome
 
 
-def extract_and_store(
+DbRunner = Callable[..., Awaitable[Any]]
+
+
+async def extract_and_store(
     engine: Engine,
     article_id: int,
     settings: Settings,
-    client: ModelClient | None = None,
+    client: ModelClient,
     *,
     force: bool = False,
+    retry_failed: bool = True,
+    db: DbRunner = asyncio.to_thread,
 ) -> ImportOutcome:
-    """Extract one stored article's claims and record the result, success or failure."""
-    with Session(engine) as session:
-        article = session.get(Article, article_id)
-        if article is None:
-            raise LookupError(f"no article with id {article_id}")
-        text, title, state = article.text, article.title, article.extraction_state
+    """Extract one stored article's claims and record the result, success or failure.
+
+    `db` runs the blocking database steps off the event loop (a batch passes its single
+    writer thread, so SQLite sees one writer and the loop never waits on a disk).
+    """
+    title, state, error = await db(_extraction_state, engine, article_id)
     if state == "extracted" and not force:
         return ImportOutcome(article_id, title, "skipped")
-
-    client = client or ModelClient(settings)
+    if state == "failed" and not (retry_failed or force):
+        return ImportOutcome(article_id, title, "skipped", error=error)
+    text = await db(_article_text, engine, article_id)
     try:
-        result = extract_claims(text, title=title, client=client, settings=settings)
+        result = await extract_claims(text, title=title, client=client, settings=settings)
     except ExtractionFailed as failure:
-        _record_failure(engine, article_id, failure)
+        await db(_record_failure, engine, article_id, failure)
         return ImportOutcome(
             article_id,
             title,
@@ -110,9 +126,9 @@ def extract_and_store(
             error=failure.reason,
             fatal=failure.fatal,
             calls=len(failure.calls),
-            tokens=_tokens(failure.calls),
+            **_tokens(failure.calls),
         )
-    stored = _record_success(engine, article_id, result)
+    stored = await db(_record_success, engine, article_id, result)
     return ImportOutcome(
         article_id,
         title,
@@ -120,12 +136,32 @@ def extract_and_store(
         claims=stored,
         dropped=result.dropped,
         calls=len(result.calls),
-        tokens=_tokens(result.calls),
+        **_tokens(result.calls),
     )
 
 
-def _tokens(calls: list[CallRecord]) -> int:
-    return sum((c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in calls)
+def _extraction_state(engine: Engine, article_id: int) -> tuple[str | None, str, str | None]:
+    with Session(engine) as session:
+        row = session.exec(
+            select(Article.title, Article.extraction_state, Article.extraction_error).where(
+                Article.id == article_id
+            )
+        ).first()
+    if row is None:
+        raise LookupError(f"no article with id {article_id}")
+    return row[0], row[1], row[2]
+
+
+def _article_text(engine: Engine, article_id: int) -> str:
+    with Session(engine) as session:
+        return session.exec(select(Article.text).where(Article.id == article_id)).one()
+
+
+def _tokens(calls: list[CallRecord]) -> dict[str, int]:
+    return {
+        "prompt_tokens": sum(c.prompt_tokens or 0 for c in calls),
+        "completion_tokens": sum(c.completion_tokens or 0 for c in calls),
+    }
 
 
 def _log_calls(session: Session, article_id: int, calls: list[CallRecord], prompt_hash: str):

@@ -7,6 +7,8 @@ reason a fact-checker can act on. Secrets are scrubbed from every text we keep o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import time
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion
 
 from tracker.config import Settings
 
@@ -88,23 +91,107 @@ def scrub(text: str, secrets: list[str]) -> str:
     return _KEY_PATTERN.sub("[redacted]", text)
 
 
-def make_client(settings: Settings) -> openai.OpenAI:
+class RateGate:
+    """How many requests may be in flight at once, shared by every request of a run.
+
+    A 429 halves the limit and pauses new requests for the server's Retry-After; each
+    success raises the limit again by a little (additive increase, multiplicative
+    decrease), so a batch slows down to what the server accepts instead of failing.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.max = max(1, limit)
+        self.limit = float(self.max)
+        self.in_flight = 0
+        self.resume_at = 0.0
+        self.throttles = 0
+        self._changed: asyncio.Condition | None = None
+
+    @property
+    def _cond(self) -> asyncio.Condition:
+        if self._changed is None:  # created inside the running event loop
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            while True:
+                pause = self.resume_at - time.monotonic()
+                if pause <= 0 and self.in_flight < int(self.limit):
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._cond.wait(), pause if pause > 0 else None)
+            self.in_flight += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def throttled(self, retry_after: float | None) -> None:
+        self.throttles += 1
+        self.limit = max(1.0, self.limit / 2)
+        self.resume_at = max(self.resume_at, time.monotonic() + min(retry_after or 1.0, 60.0))
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.max), self.limit + 1 / self.limit)
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        """httpx event hook: sees every HTTP response, the SDK's retries included."""
+        if response.status_code == 429:
+            self.throttled(_retry_after(response.headers))
+        elif response.status_code < 400:
+            self.succeeded()
+
+
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    for name, scale in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            return float(headers[name]) / scale
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def make_client(settings: Settings, gate: RateGate | None = None) -> openai.AsyncOpenAI:
     """The SDK client; a local server without a key gets a placeholder the SDK insists on."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    return openai.OpenAI(
+    hooks = {"response": [gate.on_response]} if gate else {}
+    connections = max(20, 2 * (gate.max if gate else 1))
+    http_client = openai.DefaultAsyncHttpxClient(
+        event_hooks=hooks,
+        limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+    return openai.AsyncOpenAI(
         api_key=key,
         base_url=settings.openai_base_url,
         max_retries=settings.max_retries,
         timeout=settings.request_timeout,
+        http_client=http_client,
     )
 
 
 class ModelClient:
-    def __init__(self, settings: Settings, client: openai.OpenAI | None = None) -> None:
-        self.settings = settings
-        self.client = client or make_client(settings)
+    """Requests to the configured model, at most `concurrency` at a time.
 
-    def chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> CallRecord:
+    Create it inside the event loop that uses it (the SDK's async client is bound to one).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: openai.AsyncOpenAI | None = None,
+        *,
+        concurrency: int = 8,
+    ) -> None:
+        self.settings = settings
+        self.gate = RateGate(concurrency)
+        self.client = client or make_client(settings, self.gate)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> CallRecord:
         """Send one request; return its record, or raise ModelError (its record attached)."""
         body: dict[str, Any] = {
             "model": self.settings.model,
@@ -122,28 +209,36 @@ class ModelClient:
             response_format="json_schema",
             request=body,
         )
-        started = time.monotonic()
-        try:
-            raw = self.client.chat.completions.with_raw_response.create(**body)
-            record.retries = _retries(raw.http_response.request)
-            record.status_code = raw.http_response.status_code
-            record.response = raw.http_response.text
-            completion = raw.parse()
-        except openai.APIError as exc:
+        async with self.gate:
+            started = time.monotonic()
+            try:
+                raw = await self.client.chat.completions.with_raw_response.create(**body)
+                record.retries = _retries(raw.http_response.request)
+                record.status_code = raw.http_response.status_code
+                record.response = raw.http_response.text
+                completion = raw.parse()
+            except openai.APIError as exc:
+                record.latency_ms = round((time.monotonic() - started) * 1000)
+                if isinstance(exc, openai.APIConnectionError | openai.APIStatusError):
+                    record.retries = _retries(exc.request)
+                if isinstance(exc, openai.APIStatusError):
+                    record.status_code = exc.status_code
+                    record.response = self._scrub(exc.response.text)
+                reason, fatal = self._classify(exc)
+                self._stop(record, reason, fatal=fatal)
+            except (ValueError, TypeError) as exc:  # a 200 whose body is not a completion
+                record.latency_ms = round((time.monotonic() - started) * 1000)
+                reason = f"the model server sent a response that is not a chat completion ({exc})"
+                record.error = self._scrub(reason)
+                raise ModelOutputError(record.error, record) from None
             record.latency_ms = round((time.monotonic() - started) * 1000)
-            if isinstance(exc, openai.APIConnectionError | openai.APIStatusError):
-                record.retries = _retries(exc.request)
-            if isinstance(exc, openai.APIStatusError):
-                record.status_code = exc.status_code
-                record.response = self._scrub(exc.response.text)
-            reason, fatal = self._classify(exc)
-            self._stop(record, reason, fatal=fatal)
-        except (ValueError, TypeError) as exc:  # a 200 whose body is not a completion
-            record.latency_ms = round((time.monotonic() - started) * 1000)
-            reason = f"the model server sent a response that is not a chat completion ({exc})"
-            record.error = self._scrub(reason)
-            raise ModelOutputError(record.error, record) from None
-        record.latency_ms = round((time.monotonic() - started) * 1000)
+        return self._check(record, completion)
+
+    def _check(self, record: CallRecord, completion: Any) -> CallRecord:
+        """Keep the usable answer; stop on refusals, cut-offs and filtered output."""
+        if not isinstance(completion, ChatCompletion):  # e.g. an HTML error page with a 200
+            record.error = "the model server sent a response that is not a chat completion"
+            raise ModelOutputError(record.error, record)
         if completion.usage:
             record.prompt_tokens = completion.usage.prompt_tokens
             record.completion_tokens = completion.usage.completion_tokens

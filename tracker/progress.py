@@ -1,0 +1,79 @@
+"""Progress of an import on stderr: a live bar on a terminal, one line per article in a log."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tracker.batch import ItemReport
+
+SYMBOL = {"extracted": "✓", "skipped": "↷", "duplicate": "↷", "failed": "✗", "invalid": "✗"}
+
+
+class ImportProgress:
+    def __init__(self, total: int | None, *, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self.counts = {"extracted": 0, "failed": 0, "skipped": 0}
+        self.claims = 0
+        self.tokens = 0
+        self.done = 0
+        self.live = not quiet and self.console.is_terminal
+        self.bar = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.live,
+        )
+        self.task = self.bar.add_task("import", total=total, status="")
+
+    def __enter__(self) -> ImportProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.bar.stop()
+
+    def update(self, item: ItemReport) -> None:
+        self.done += 1
+        bucket = {"invalid": "failed", "duplicate": "skipped"}.get(item.state, item.state)
+        self.counts[bucket] += 1
+        self.claims += item.claims
+        self.tokens += item.prompt_tokens + item.completion_tokens
+        status = (
+            f"✓ {self.counts['extracted']} ✗ {self.counts['failed']} ↷ {self.counts['skipped']}"
+            f" · {self.claims} claims · {self.tokens:,} tokens"
+        )
+        self.bar.update(self.task, advance=1, status=status)
+        if not self.quiet and not self.live:
+            print(f"  {SYMBOL[item.state]} {self._describe(item)}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _describe(item: ItemReport) -> str:
+        name = item.title or item.source
+        if item.state == "extracted":
+            dropped = f" ({item.dropped} not found in the text, dropped)" if item.dropped else ""
+            return f"{name}: {item.claims} claims{dropped}"
+        if item.state == "skipped":
+            why = "failed before (--retry-failed to retry)" if item.error else "already extracted"
+            return f"{name}: {why}"
+        if item.state == "duplicate":
+            return f"{item.source}: same text as an earlier input"
+        return f"{item.source}: {item.error}"
