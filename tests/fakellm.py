@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -108,6 +109,13 @@ def every(n: int, kind: str) -> Fault:
     return lambda number, _body: kind if number % n == 1 else None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out and hung up is part of the test, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeLLM:
     """`with FakeLLM([...]) as llm:` serves the replies at `llm.base_url`."""
 
@@ -128,8 +136,10 @@ class FakeLLM:
         self.timeout_after = timeout_after
         self.requests: list[dict[str, Any]] = []
         self.faults: list[str] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -176,6 +186,16 @@ class FakeLLM:
                 except ValueError:
                     body = {"unparsed": raw.decode("utf-8", "replace")}
                 reply, kind = fake._next(body)
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+                try:
+                    self._answer(body, reply, kind)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _answer(self, body: dict[str, Any], reply: Reply | None, kind: str | None) -> None:
                 time.sleep(fake.latency + (reply.delay if reply else 0.0))
                 if kind == "drop":
                     self.close_connection = True

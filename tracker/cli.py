@@ -26,6 +26,7 @@ from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
 from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
 from tracker.readers import FORMATS, Item, count_inputs, read_articles
+from tracker.stats import collect as collect_stats
 
 app = typer.Typer(
     help="Find, review and export the check-worthy claims in news articles.",
@@ -200,6 +201,38 @@ def export_(
         Path(tmp).unlink(missing_ok=True)
         raise
     _err(f"{count} claims written to {output}")
+
+
+@app.command()
+def stats(
+    top: Annotated[int, typer.Option(min=1, help="Rows per ranking.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts by status, claim type, outlet and claimant, and extraction failures."""
+    data = collect_stats(get_engine(get_settings().database_url), top=top)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    ex = data["extraction"]
+    typer.echo(
+        f"{data['articles']} articles ({ex['extracted']} extracted, {ex['pending']} pending, "
+        f"{ex['failed']} failed), {data['claims']} claims, "
+        f"{data['tokens']['prompt'] + data['tokens']['completion']:,} tokens used"
+    )
+    for title, key in [
+        ("status", "by_status"),
+        ("claim type", "by_claim_type"),
+        ("outlet", "by_outlet"),
+        ("claimant", "by_claimant"),
+    ]:
+        typer.echo(f"\nBy {title}:")
+        for name, count in data[key].items():
+            typer.echo(f"  {count:>8}  {name}")
+    if data["failures"]:
+        typer.echo(f"\nFailed extractions (first {top}; retry: tracker import --retry-failed):")
+        for failure in data["failures"]:
+            name = failure["title"] or failure["source"] or f"article {failure['article_id']}"
+            typer.echo(f"  {name}: {failure['reason']}")
 
 
 @app.command()

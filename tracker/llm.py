@@ -280,6 +280,10 @@ class ModelClient:
         }
         for kind, template, fatal in _REASONS:
             if isinstance(exc, kind):
+                if kind is openai.APIConnectionError:
+                    # Nothing listening (refused, unknown host) fails every article; a
+                    # connection dropped mid-answer is a passing fault.
+                    fatal = isinstance(exc.__cause__, httpx2.ConnectError)
                 return template.format(**facts), fatal
         return "the model server rejected the request (HTTP {code}): {message}".format(
             **facts

@@ -1,0 +1,293 @@
+"""Batch import against the loopback OpenAI-compatible server (tests/fakellm.py):
+input formats, faults, resumption after SIGKILL, idempotence, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from tests.conftest import make_settings
+from tests.fakellm import FakeLLM, every, first_sentence_claim
+from tracker.cli import app
+from tracker.db import get_engine
+from tracker.models import Article, Claim, ModelCall
+from tracker.readers import ReadError, read_articles
+
+
+def _articles(folder: Path, n: int, prefix: str = "story") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"{prefix}-{i:03d}.txt").write_text(
+            f"Officials said {i + 3} bridges in district {i} need urgent repairs this year. "
+            f"The council will vote on the plan on March {i % 28 + 1}.",
+            encoding="utf-8",
+        )
+    return folder
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Run `tracker` in-process against `settings`."""
+
+    def invoke(settings, *args: str, input: str | None = None):
+        monkeypatch.setattr("tracker.cli.get_settings", lambda: settings)
+        return CliRunner().invoke(app, list(args), input=input)
+
+    return invoke
+
+
+def _settings(tmp_path: Path, fake: FakeLLM, **values):
+    values = {"max_retries": 1, "request_timeout": 1.0, "max_reasks": 1, **values}
+    return make_settings(
+        f"sqlite:///{tmp_path / 'batch.db'}", openai_base_url=fake.base_url, **values
+    )
+
+
+def _states(settings) -> dict[str, int]:
+    with Session(get_engine(settings.database_url)) as session:
+        rows = session.exec(
+            select(Article.extraction_state, func.count()).group_by(Article.extraction_state)
+        ).all()
+    return dict(rows)
+
+
+# --- Inputs -----------------------------------------------------------------------------
+
+
+def test_every_input_format_gives_text_and_metadata(tmp_path):
+    (tmp_path / "a.md").write_text(
+        "---\ntitle: Bridge report\nurl: https://example.org/bridges\noutlet: Gazette\n"
+        "author: Jo Lee\ndate: 2024-03-05\n---\nOfficials said 12 bridges need repairs.\n"
+    )
+    (tmp_path / "b.html").write_text(
+        "<html><head><title>Tax vote</title><meta name='author' content='Ann Poe'>"
+        "<meta property='og:site_name' content='Daily Planet'>"
+        "<link rel='canonical' href='https://example.org/tax'></head><body>"
+        "<nav>Home | World | Sport</nav><article><h1>Tax vote</h1>"
+        "<p>The council said taxes rose 4% last year, the most since 2001.</p>"
+        "<p>The mayor said the vote will be held on March 24.</p>"
+        "<script>alert('x')</script></article><footer>© 2024</footer></body></html>"
+    )
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            [{"text": "Crime fell 12% in 2023.", "title": "Crime", "published_at": "2024-01-02"}]
+        )
+    )
+    (tmp_path / "d.jsonl").write_text(
+        '{"text": "Rents rose 9% in May.", "outlet": "Wire"}\n'
+        "\n"
+        "{not json\n"
+        '{"title": "no text here"}\n'
+        '["a list"]\n'
+    )
+    french = (
+        "Le coût du pont a doublé en 2023, selon la mairie. Les élus ont voté à l'unanimité "
+        "une enquête sur les dépenses, après que le préfet a déclaré que les travaux étaient "
+        "« très en retard »."
+    )
+    (tmp_path / "e.txt").write_bytes(french.encode("cp1252"))
+
+    items = list(read_articles([str(tmp_path)]))
+    good = {Path(i.source_path).name: i for i in items if not isinstance(i, ReadError)}
+    bad = {Path(i.source).name: i.reason for i in items if isinstance(i, ReadError)}
+
+    md = good["a.md"]
+    assert (md.title, md.url, md.outlet, md.author) == (
+        "Bridge report", "https://example.org/bridges", "Gazette", "Jo Lee",
+    )  # fmt: skip
+    assert md.published_at.date().isoformat() == "2024-03-05"
+    assert md.text.strip() == "Officials said 12 bridges need repairs."
+    html = good["b.html"]
+    assert (html.title, html.outlet, html.author) == ("Tax vote", "Daily Planet", "Ann Poe")
+    assert "taxes rose 4%" in html.text and "alert" not in html.text and "Home |" not in html.text
+    assert good["c.json[0]"].title == "Crime"
+    assert good["d.jsonl:1"].outlet == "Wire"
+    assert good["e.txt"].text == french  # not UTF-8: the encoding was detected
+    assert bad == {
+        "d.jsonl:3": "invalid JSON: Expecting property name enclosed in double quotes",
+        "d.jsonl:4": 'missing "text" (the article\'s text, a string)',
+        "d.jsonl:5": 'expected a JSON object with a "text" field',
+    }
+
+
+def test_globs_folders_and_stdin(tmp_path):
+    _articles(tmp_path / "x", 3)
+    (tmp_path / "x" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    assert len(list(read_articles([str(tmp_path / "x" / "*.txt")]))) == 3
+    assert len(list(read_articles([str(tmp_path / "**" / "story-00[01].txt")]))) == 2
+    (unsupported,) = read_articles([str(tmp_path / "x" / "notes.pdf")])
+    assert unsupported.reason == "unsupported file type '.pdf'"
+    stdin = io.BytesIO(b'{"text": "Prices rose 3% in May."}\n{"text": "Jobs fell."}\n')
+    assert len(list(read_articles(["-"], stdin=stdin, stdin_format="jsonl"))) == 2
+
+
+# --- Running ----------------------------------------------------------------------------
+
+
+def test_batch_runs_concurrently_and_reimport_makes_no_model_call(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 12)
+    with FakeLLM(respond=first_sentence_claim, latency=0.2) as fake:
+        settings = _settings(tmp_path, fake)
+        result = cli(settings, "import", str(folder), "-c", "6", "--json")
+        assert result.exit_code == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert (summary["extracted"], summary["failed"], summary["claims"]) == (12, 0, 12)
+        assert summary["prompt_tokens"] == 12 * 900  # the server's reported usage, summed
+        assert fake.peak_in_flight == 6
+        requests = len(fake.requests)
+
+        again = cli(settings, "import", str(folder), "--json")
+        assert again.exit_code == 0
+        assert json.loads(again.stdout)["skipped"] == 12
+        assert len(fake.requests) == requests  # zero model calls
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "timeout", "truncated", "invalid", "drop"])
+def test_every_fault_kind_ends_each_article_extracted_or_failed_with_a_reason(cli, tmp_path, kind):
+    folder = _articles(tmp_path / "in", 6)
+    with FakeLLM(respond=first_sentence_claim, fault=every(2, kind), timeout_after=1.5) as fake:
+        settings = _settings(tmp_path, fake)
+        result = cli(settings, "import", str(folder), "-c", "3", "--json")
+        assert kind in fake.faults
+    summary = json.loads(result.stdout)
+    assert summary["extracted"] + summary["failed"] == 6
+    assert result.exit_code == (1 if summary["failed"] else 0)
+    assert all(f["reason"] for f in summary["failures"])
+    assert _states(settings).get("pending", 0) == 0
+    assert summary["stopped"] is None  # a passing fault never stops the batch
+    if kind == "429":
+        assert summary["rate_limited"] >= 1
+
+
+def test_failed_articles_are_kept_and_retried_on_request(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 3)
+    (folder / "story-001.txt").write_text("FAILME: officials said 9 bridges are unsafe today.")
+    fails = lambda _n, body: "500" if "FAILME" in json.dumps(body) else None  # noqa: E731
+    with FakeLLM(respond=first_sentence_claim, fault=fails) as fake:
+        settings = _settings(tmp_path, fake)
+        first = cli(settings, "import", str(folder))
+        assert first.exit_code == 1
+        assert "Failed (1):" in first.stderr and "HTTP 500" in first.stderr
+        assert _states(settings) == {"extracted": 2, "failed": 1}
+
+        again = cli(settings, "import", str(folder))  # failed ones wait for --retry-failed
+        assert again.exit_code == 0 and "failed before" in again.stderr
+
+        fake.fault = None
+        retried = cli(settings, "import", "--retry-failed")
+        assert retried.exit_code == 0, retried.stderr
+    assert _states(settings) == {"extracted": 3}
+
+
+def test_dry_run_reads_and_estimates_without_calls_or_writes(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 4)
+    (folder / "copy.txt").write_text((folder / "story-000.txt").read_text())
+    (folder / "empty.txt").write_text("")
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(tmp_path, fake, price_input_per_mtok=1.0, price_output_per_mtok=2.0)
+        result = cli(settings, "import", str(folder), "--dry-run", "--json")
+        assert fake.requests == []
+    plan = json.loads(result.stdout)
+    assert result.exit_code == 1  # one unreadable input
+    assert (plan["articles"], plan["new"], plan["duplicates"]) == (5, 4, 1)
+    assert plan["invalid"] == [{"source": str(folder / "empty.txt"), "reason": "empty file"}]
+    assert plan["prompt_tokens"] > 4 * 300 and plan["cost_usd"] > 0
+    assert _states(settings) == {}
+
+
+def test_usage_errors_exit_2(cli, tmp_path):
+    with FakeLLM() as fake:
+        settings = _settings(tmp_path, fake)
+        assert cli(settings, "import").exit_code == 2
+        assert cli(settings, "import", str(tmp_path), "--title", "x").exit_code == 2
+        assert cli(settings, "import", "-", "--stdin-format", "pdf").exit_code == 2
+
+
+def test_stats_counts_claims_and_failures(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 3)
+    fails = lambda n, _body: "500" if n <= 2 else None  # noqa: E731  (first article: 2 tries)
+    with FakeLLM(respond=first_sentence_claim, fault=fails) as fake:
+        settings = _settings(tmp_path, fake)
+        cli(settings, "import", str(folder), "-c", "1", "--outlet", "Gazette")
+        result = cli(settings, "stats", "--json")
+    data = json.loads(result.stdout)
+    assert data["extraction"] == {"extracted": 2, "pending": 0, "failed": 1}
+    assert data["by_status"] == {"unreviewed": 2} and data["by_outlet"] == {"Gazette": 2}
+    assert data["failures"][0]["reason"].startswith("the model server failed (HTTP 500)")
+    text = cli(settings, "stats").stdout
+    assert "3 articles (2 extracted, 0 pending, 1 failed), 2 claims" in text
+
+
+def test_a_killed_import_resumes_without_duplicates(tmp_path):
+    folder = _articles(tmp_path / "in", 24)
+    db = tmp_path / "kill.db"
+    with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_API_KEY": "sk-test-not-a-real-key-0000",
+            "TRACKER_DATABASE_URL": f"sqlite:///{db}",
+        }
+        command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-c", "4", "-q"]
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=tmp_path)
+        settings = make_settings(f"sqlite:///{db}")
+        deadline = time.monotonic() + 30
+        while _states_safe(settings).get("extracted", 0) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        interrupted = _states_safe(settings)
+        assert 6 <= interrupted.get("extracted", 0) < 24
+
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert rerun.returncode == 0, rerun.stderr
+    assert _states(settings) == {"extracted": 24}
+    with Session(get_engine(settings.database_url)) as session:
+        per_article = session.exec(
+            select(Claim.article_id, func.count()).group_by(Claim.article_id)
+        ).all()
+        calls = session.exec(select(func.count()).select_from(ModelCall)).one()
+    assert len(per_article) == 24 and {n for _, n in per_article} == {1}
+    assert len(fake.requests) <= 24 + 4  # at most the articles in flight were asked twice
+    assert calls == 24  # the log keeps only committed work
+
+
+def _states_safe(settings) -> dict[str, int]:
+    try:
+        return _states(settings)
+    except Exception:  # the database may not exist yet
+        return {}
+
+
+def test_rate_limits_slow_the_batch_instead_of_failing_it(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 8)
+    limited = lambda n, _body: "429" if n <= 3 else None  # noqa: E731
+    with FakeLLM(respond=first_sentence_claim, fault=limited) as fake:
+        settings = _settings(tmp_path, fake, max_retries=3)
+        result = cli(settings, "import", str(folder), "-c", "4", "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["extracted"] == 8
+    assert summary["rate_limited"] == 3
+
+
+def test_server_unreachable_stops_at_once(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 5)
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'x.db'}",
+        openai_base_url="http://127.0.0.1:9/v1",  # nothing listens on the discard port
+        max_retries=0,
+    )
+    result = cli(settings, "import", str(folder), "-c", "1")
+    assert result.exit_code == 1
+    assert "could not reach the model server at http://127.0.0.1:9/v1" in result.stderr
+    assert "Stopped early" in result.stderr
