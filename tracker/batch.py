@@ -10,6 +10,8 @@ most the articles in flight, and running it again finishes the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,7 @@ from sqlmodel import Session, select
 
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
-from tracker.ingest import add_article, extract_and_store
+from tracker.ingest import Job, find_job, run_job
 from tracker.llm import ModelClient
 from tracker.models import Article, ArticleCreate, content_hash
 from tracker.pricing import cost_usd
@@ -90,6 +92,11 @@ class BatchReport:
         }
 
 
+@dataclass
+class _ReaderFailed:
+    error: BaseException
+
+
 async def run_batch(
     engine: Engine,
     items: Iterable[Item | int],
@@ -102,15 +109,34 @@ async def run_batch(
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error)."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-read")
+    ready: asyncio.Queue[Any] = asyncio.Queue()
+    room = threading.Semaphore(4 * concurrency)  # read-ahead, so no worker waits on a disk
+    halt = threading.Event()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
     client = ModelClient(settings, concurrency=concurrency)
     report = BatchReport()
-    seen_texts: set[str] = set()
-    seen_articles: set[int] = set()
-    pending = iter(items)
     started = time.monotonic()
+
+    def hand_over(item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the batch is over
+            loop.call_soon_threadsafe(ready.put_nowait, item)
+
+    def read() -> None:
+        """Read, parse and look up every input, ahead of the workers."""
+        seen_texts: set[str] = set()
+        seen_ids: set[int] = set()
+        try:
+            for item in items:
+                while not room.acquire(timeout=0.1):
+                    if halt.is_set():
+                        return
+                if halt.is_set():
+                    return
+                hand_over(_prepare(engine, item, seen_texts, seen_ids))
+        except BaseException as exc:  # a bug, not bad input: surface it in the loop
+            hand_over(_ReaderFailed(exc))
+        finally:
+            hand_over(_DONE)
 
     async def db(fn: Callable[..., Any], *args: Any) -> Any:
         return await loop.run_in_executor(writer, fn, *args)
@@ -120,48 +146,27 @@ async def run_batch(
         if on_item:
             on_item(item_report)
 
-    async def article_for(item: ArticleCreate | int) -> tuple[int, str] | None:
-        """The stored article to extract, or None (reported) when this input repeats one."""
-        if isinstance(item, int):
-            article_id, source = item, f"article {item}"
-        else:
-            source = item.source_path or "<input>"
-            digest = content_hash(item.text)
-            if digest in seen_texts:
-                done(ItemReport(source, "duplicate", title=item.title))
-                return None
-            seen_texts.add(digest)
-            article, _ = await db(add_article, engine, item)
-            article_id = article.id
-        if article_id in seen_articles:
-            done(ItemReport(source, "duplicate", article_id))
-            return None
-        seen_articles.add(article_id)
-        return article_id, source
-
     async def work() -> None:
-        # Inputs are read (and HTML or JSON parsed) in the reader thread, one at a time,
-        # while other workers wait on the model.
-        while not stop.is_set():
-            item = await loop.run_in_executor(reader, next, pending, _DONE)
+        while not report.stopped:
+            item = await ready.get()
             if item is _DONE:
+                ready.put_nowait(_DONE)  # for the next worker
                 return
-            if isinstance(item, ReadError):
-                done(ItemReport(item.source, "invalid", error=item.reason))
+            room.release()
+            if isinstance(item, _ReaderFailed):
+                raise item.error
+            if isinstance(item, ItemReport):  # unreadable, or a repeat
+                done(item)
                 continue
-            target = await article_for(item)
-            if target is None:
-                continue
-            article_id, source = target
-            outcome = await extract_and_store(
-                engine, article_id, settings, client,
+            outcome = await run_job(
+                engine, item, settings, client,
                 force=force, retry_failed=retry_failed or force, db=db,
             )  # fmt: skip
             done(
                 ItemReport(
-                    source,
+                    item.source,
                     outcome.state,
-                    article_id,
+                    outcome.article_id,
                     outcome.title,
                     outcome.claims,
                     outcome.dropped,
@@ -170,19 +175,39 @@ async def run_batch(
                     outcome.completion_tokens,
                 )
             )
-            if outcome.fatal and not stop.is_set():
+            if outcome.fatal and not report.stopped:
                 report.stopped = outcome.error
-                stop.set()
 
+    reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
+    reader.start()
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
     finally:
+        halt.set()
         report.throttles = client.gate.throttles
         report.seconds = time.monotonic() - started
         await client.close()
-        reader.shutdown(wait=False, cancel_futures=True)
         writer.shutdown(wait=True)
     return report
+
+
+def _prepare(
+    engine: Engine, item: Item | int, seen_texts: set[str], seen_ids: set[int]
+) -> Job | ItemReport:
+    """What a worker should do with an input: a job, or a report that needs no model."""
+    if isinstance(item, ReadError):
+        return ItemReport(item.source, "invalid", error=item.reason)
+    if isinstance(item, ArticleCreate):
+        digest = content_hash(item.text)
+        if digest in seen_texts:
+            return ItemReport(item.source_path or "<input>", "duplicate", title=item.title)
+        seen_texts.add(digest)
+    job = find_job(engine, item)
+    if job.article_id is not None:
+        if job.article_id in seen_ids:
+            return ItemReport(job.source, "duplicate", job.article_id, job.title)
+        seen_ids.add(job.article_id)
+    return job
 
 
 def unfinished_articles(engine: Engine, *, failed: bool = True) -> list[int]:

@@ -38,7 +38,7 @@ from tracker.schemas import ExtractedClaim
 
 @dataclass
 class ImportOutcome:
-    article_id: int
+    article_id: int | None
     title: str | None
     state: Literal["extracted", "failed", "skipped"]
     claims: int = 0
@@ -51,22 +51,69 @@ class ImportOutcome:
     completion_tokens: int = 0
 
 
+@dataclass
+class Job:
+    """One article to extract: its text, and its stored row and state if it has one.
+
+    A batch stores a new article together with its result (one write per article); the
+    dashboard stores it first (`add_article`), so a pasted text survives any failure.
+    """
+
+    text: str
+    title: str | None
+    source: str
+    article_id: int | None = None
+    state: str | None = None  # None: not stored yet
+    error: str | None = None
+    data: ArticleCreate | None = None  # what to store, when not stored yet
+
+
 def add_article(engine: Engine, data: ArticleCreate) -> tuple[Article, bool]:
     """The stored article with this text, and whether it was new. Same text, same row."""
-    digest = content_hash(data.text)
     with session_scope(engine) as session:
-        existing = session.exec(select(Article).where(Article.content_hash == digest)).first()
-        if existing:
-            return existing, False
+        return _ensure_article(session, data)
+
+
+def _ensure_article(session: Session, data: ArticleCreate) -> tuple[Article, bool]:
+    digest = content_hash(data.text)
+    existing = session.exec(select(Article).where(Article.content_hash == digest)).first()
+    if existing:
+        return existing, False
     try:
-        with session_scope(engine) as session:
+        with session.begin_nested():
             article = Article.model_validate(data, update={"content_hash": digest})
             session.add(article)
             session.flush()
             return article, True
     except IntegrityError:  # another process stored the same text a moment ago
-        with Session(engine) as session:
-            return session.exec(select(Article).where(Article.content_hash == digest)).one(), False
+        return session.exec(select(Article).where(Article.content_hash == digest)).one(), False
+
+
+def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
+    """A job for new text, or for a stored article (by text or by id). Reads only."""
+    with Session(engine) as session:
+        if isinstance(item, int):
+            article = session.get(Article, item)
+            if article is None:
+                raise LookupError(f"no article with id {item}")
+            return _job(article, f"article {item}")
+        digest = content_hash(item.text)
+        article = session.exec(select(Article).where(Article.content_hash == digest)).first()
+    source = item.source_path or "<input>"
+    if article is None:
+        return Job(item.text, item.title, source, data=item)
+    return _job(article, source)
+
+
+def _job(article: Article, source: str) -> Job:
+    return Job(
+        article.text,
+        article.title,
+        source,
+        article.id,
+        article.extraction_state,
+        article.extraction_error,
+    )
 
 
 def import_article(
@@ -78,11 +125,12 @@ def import_article(
     articles concurrently with the same steps.
     """
     article, new = add_article(engine, data)
+    job = _job(article, data.source_path or "<input>")
 
     async def run() -> ImportOutcome:
         client = ModelClient(settings, concurrency=1)
         try:
-            return await extract_and_store(engine, article.id, settings, client, force=force)
+            return await run_job(engine, job, settings, client, force=force, retry_failed=True)
         finally:
             await client.close()
 
@@ -94,67 +142,58 @@ def import_article(
 DbRunner = Callable[..., Awaitable[Any]]
 
 
-async def extract_and_store(
+async def run_job(
     engine: Engine,
-    article_id: int,
+    job: Job,
     settings: Settings,
     client: ModelClient,
     *,
     force: bool = False,
-    retry_failed: bool = True,
+    retry_failed: bool = False,
     db: DbRunner = asyncio.to_thread,
 ) -> ImportOutcome:
-    """Extract one stored article's claims and record the result, success or failure.
-
-    `db` runs the blocking database steps off the event loop (a batch passes its single
-    writer thread, so SQLite sees one writer and the loop never waits on a disk).
-    """
-    title, state, error = await db(_extraction_state, engine, article_id)
-    if state == "extracted" and not force:
-        return ImportOutcome(article_id, title, "skipped")
-    if state == "failed" and not (retry_failed or force):
-        return ImportOutcome(article_id, title, "skipped", error=error)
-    text = await db(_article_text, engine, article_id)
+    """Extract one article's claims and record the result, success or failure, in one
+    transaction. `db` runs that blocking step off the event loop (a batch passes its
+    single writer thread: SQLite sees one writer, and the loop never waits on a disk)."""
+    if job.state == "extracted" and not force:
+        return ImportOutcome(job.article_id, job.title, "skipped")
+    if job.state == "failed" and not (retry_failed or force):
+        return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
     try:
-        result = await extract_claims(text, title=title, client=client, settings=settings)
+        result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
     except ExtractionFailed as failure:
-        await db(_record_failure, engine, article_id, failure)
+        article_id = await db(_record_failure, engine, job, failure)
         return ImportOutcome(
             article_id,
-            title,
+            job.title,
             "failed",
             error=failure.reason,
             fatal=failure.fatal,
+            new_article=job.article_id is None,
             calls=len(failure.calls),
             **_tokens(failure.calls),
         )
-    stored = await db(_record_success, engine, article_id, result)
+    article_id, stored = await db(_record_success, engine, job, result)
     return ImportOutcome(
         article_id,
-        title,
+        job.title,
         "extracted",
         claims=stored,
         dropped=result.dropped,
+        new_article=job.article_id is None,
         calls=len(result.calls),
         **_tokens(result.calls),
     )
 
 
-def _extraction_state(engine: Engine, article_id: int) -> tuple[str | None, str, str | None]:
-    with Session(engine) as session:
-        row = session.exec(
-            select(Article.title, Article.extraction_state, Article.extraction_error).where(
-                Article.id == article_id
-            )
-        ).first()
-    if row is None:
-        raise LookupError(f"no article with id {article_id}")
-    return row[0], row[1], row[2]
-
-
-def _article_text(engine: Engine, article_id: int) -> str:
-    with Session(engine) as session:
-        return session.exec(select(Article.text).where(Article.id == article_id)).one()
+def _stored_article(session: Session, job: Job) -> Article:
+    if job.article_id is not None:
+        article = session.get(Article, job.article_id)
+        if article is None:
+            raise LookupError(f"article {job.article_id} was deleted during extraction")
+        return article
+    assert job.data is not None
+    return _ensure_article(session, job.data)[0]
 
 
 def _tokens(calls: list[CallRecord]) -> dict[str, int]:
@@ -176,24 +215,27 @@ def _log_calls(session: Session, article_id: int, calls: list[CallRecord], promp
         )
 
 
-def _record_failure(engine: Engine, article_id: int, failure: ExtractionFailed) -> None:
+def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed) -> int:
     with session_scope(engine) as session:
-        article = session.get(Article, article_id)
+        article = _stored_article(session, job)
         article.extraction_state = "failed"
         article.extraction_error = failure.reason
         session.add(article)
-        _log_calls(session, article_id, failure.calls, load_prompts().hash)
+        session.flush()
+        _log_calls(session, article.id, failure.calls, load_prompts().hash)
+        return article.id
 
 
-def _record_success(engine: Engine, article_id: int, result: ExtractionResult) -> int:
+def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple[int, int]:
     """Write the claims; on re-extraction, claims a reviewer has touched are kept."""
     with session_scope(engine) as session:
-        article = session.get(Article, article_id)
-        kept = _replace_untouched_claims(session, article_id)
+        article = _stored_article(session, job)
+        session.flush()
+        kept = _replace_untouched_claims(session, article.id)
         new = [c for c in result.claims if not any(_duplicates(c, k) for k in kept)]
         session.add_all(
             Claim(
-                article_id=article_id,
+                article_id=article.id,
                 model=result.model,
                 prompt_hash=result.prompt_hash,
                 **claim.model_dump(),
@@ -207,8 +249,8 @@ def _record_success(engine: Engine, article_id: int, result: ExtractionResult) -
         article.extracted_at = utcnow()
         article.claims_dropped = result.dropped
         session.add(article)
-        _log_calls(session, article_id, result.calls, result.prompt_hash)
-        return len(new)
+        _log_calls(session, article.id, result.calls, result.prompt_hash)
+        return article.id, len(new)
 
 
 def _replace_untouched_claims(session: Session, article_id: int) -> list[Claim]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -36,6 +37,7 @@ class WireAnswer(BaseModel):
     claims: list[WireClaim]
 
 
+@cache
 def response_schema() -> dict[str, Any]:
     """The JSON schema sent with `response_format`; every object closed, every key required."""
     return WireAnswer.model_json_schema()
