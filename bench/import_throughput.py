@@ -75,7 +75,9 @@ def main() -> None:
         batch = summary["seconds"]
         print(f"import of N={args.n} at L={args.latency * 1000:.0f} ms, C={args.concurrency}")
         print(f"  ideal N·L/C          {ideal:6.2f} s")
-        print(f"  batch (in-process)   {batch:6.2f} s  ({(batch / ideal - 1) * 100:+.1f} % vs ideal)")
+        print(
+            f"  batch (in-process)   {batch:6.2f} s  ({(batch / ideal - 1) * 100:+.1f} % vs ideal)"
+        )
         print(f"  whole command        {wall:6.2f} s  ({(wall / ideal - 1) * 100:+.1f} % vs ideal)")
         print(f"  model calls          {calls}   extracted {summary['extracted']}")
         print(f"  peak RSS             {peak / 1024:6.1f} MiB")

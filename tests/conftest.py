@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -147,11 +148,28 @@ def _json_body_matcher(r1, r2) -> None:
     assert load(r1) == load(r2), "request body differs from the recording"
 
 
+_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+
+
+def _scrub_body(text: str) -> str:
+    """Remove a real key a server echoed back (a 401 does); the tests' fake key stays, as
+    the tests check that the application itself never shows it."""
+    for name in ("TRACKER_RECORD_API_KEY", "OPENAI_API_KEY"):
+        if os.environ.get(name):
+            text = text.replace(os.environ[name], "[redacted]")
+    return _KEY_SHAPE.sub(lambda m: m[0] if m[0] == TEST_KEY else "[redacted]", text)
+
+
 def _scrub_response(response: dict) -> dict:
     headers = response.get("headers", {})
     for name in list(headers):
         if name.lower() in SCRUBBED_RESPONSE_HEADERS:
             del headers[name]
+    body = response.get("body", {}).get("string")
+    if isinstance(body, bytes):
+        response["body"]["string"] = _scrub_body(body.decode("utf-8", "replace")).encode()
+    elif isinstance(body, str):
+        response["body"]["string"] = _scrub_body(body)
     return response
 
 

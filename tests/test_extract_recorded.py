@@ -298,3 +298,19 @@ def test_long_article_is_chunked_and_merged(llm_settings):
     assert len(troops) == 1 and troops[0].checkworthiness == 0.75
     assert len(claims) == 7
     _assert_exact_offsets(article, claims)
+
+
+@pytest.mark.vcr
+@pytest.mark.llm_replies(
+    claims_reply(REFUGEES, INVENTED, PARAPHRASED),
+    claims_reply(REFUGEES, WARSAW_SUMMIT),  # re-lists a good claim, fixes one, omits one
+)
+def test_a_claim_left_out_of_a_reask_is_counted_as_dropped(llm_settings):
+    engine, outcome = _import(llm_settings)
+
+    assert (outcome.state, outcome.claims, outcome.dropped) == ("extracted", 2, 1)
+    article, claims, calls = _stored(engine, outcome.article_id)
+    assert len(calls) == 2 and article.claims_dropped == 1
+    assert [c.quote_start for c in claims] == sorted(
+        [TEXT.index("Warsaw is expected"), TEXT.index("more than 2 million")]
+    )

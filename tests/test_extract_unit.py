@@ -135,3 +135,28 @@ def test_secrets_are_scrubbed_from_messages():
     cleaned = scrub(message + " my-own-token", ["my-own-token"])
     assert "sk-proj" not in cleaned and "sk-live" not in cleaned and "my-own-token" not in cleaned
     assert cleaned.startswith("Incorrect API key provided: [redacted]")
+
+
+def test_consecutive_chunks_really_overlap_on_whole_sentences():
+    text = " ".join(f"Sentence {i} reports {i * 3} new cases in the region." for i in range(300))
+    chunks = split_into_chunks(text, 2000, 400)
+    for before, after in itertools.pairwise(chunks):
+        shared = before.end - after.start
+        assert 0 < shared <= 400
+        assert after.text.startswith("Sentence")
+
+
+def test_an_overlap_above_half_a_chunk_is_refused():
+    from pydantic import ValidationError
+
+    from tracker.config import Settings
+
+    with pytest.raises(ValidationError, match="at most half"):
+        Settings(_env_file=None, chunk_chars=12_000, chunk_overlap_chars=20_000)
+
+
+def test_control_characters_never_reach_the_database():
+    claim = _claim(
+        "The war has dragged on for about a month", "The war\x00 has lasted\x07 a month.", 0.5
+    )
+    assert claim.text == "The war has lasted a month."

@@ -102,3 +102,28 @@ def test_the_domain_model_cannot_be_built_without_the_article():
 )
 def test_claimant_names_are_normalised(raw, clean):
     assert normalise_claimant(raw) == clean
+
+
+def test_decomposed_accents_and_retyped_apostrophes_are_found():
+    import unicodedata
+
+    article = unicodedata.normalize(
+        "NFD", "Le préfet a déclaré que les travaux étaient en retard. He said don´t panic."
+    )
+    index = ArticleIndex(article)
+    start, end = index.locate("Le préfet a déclaré que les travaux")  # typed precomposed
+    assert unicodedata.normalize("NFC", article[start:end]) == "Le préfet a déclaré que les travaux"
+    start, end = index.locate("He said don't panic")
+    assert article[start:end] == "He said don´t panic"
+
+
+def test_a_quote_never_matches_inside_a_word():
+    index = ArticleIndex("Taxes arose by ten percent last year.\r\nCosts rose by ten percent.")
+    start, _ = index.locate("rose by ten percent")
+    assert start == index.text.index("Costs rose") + len("Costs ")
+
+
+def test_line_endings_and_tabs_do_not_break_offsets():
+    article = "Officials said\r\nthe bridge\tcost $4m.\r\n\r\nIt opened in 2020."
+    start, end = ArticleIndex(article).locate("the bridge cost $4m.")
+    assert article[start:end] == "the bridge\tcost $4m."

@@ -17,7 +17,7 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
-from tests.fakellm import FakeLLM, every, first_sentence_claim
+from tests.fakellm import FakeLLM, error, every, first_sentence_claim
 from tracker.cli import app
 from tracker.db import get_engine
 from tracker.models import Article, Claim, ModelCall
@@ -291,3 +291,72 @@ def test_server_unreachable_stops_at_once(cli, tmp_path):
     assert result.exit_code == 1
     assert "could not reach the model server at http://127.0.0.1:9/v1" in result.stderr
     assert "Stopped early" in result.stderr
+
+
+def test_after_a_configuration_error_the_next_import_finishes_unasked(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 2)
+    broken = make_settings(
+        f"sqlite:///{tmp_path / 'x.db'}", openai_base_url="http://127.0.0.1:9/v1", max_retries=0
+    )
+    assert cli(broken, "import", str(folder), "-c", "1").exit_code == 1
+    assert _states(broken) == {"pending": 1}  # kept, with its text
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        fixed = broken.model_copy(update={"openai_base_url": fake.base_url})
+        result = cli(fixed, "import", str(folder))
+    assert result.exit_code == 0, result.stderr
+    assert _states(fixed) == {"extracted": 2}
+
+
+def test_a_storage_failure_fails_the_article_but_keeps_it_and_the_call_log(
+    cli, tmp_path, monkeypatch
+):
+    folder = _articles(tmp_path / "in", 1)
+
+    def broken_store(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("tracker.ingest._record_success", broken_store)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(tmp_path, fake)
+        result = cli(settings, "import", str(folder))
+    assert result.exit_code == 1
+    assert "could not store the claims: disk full" in result.stderr
+    with Session(get_engine(settings.database_url)) as session:
+        (article,) = session.exec(select(Article)).all()
+        assert article.extraction_state == "failed" and article.text.startswith("Officials")
+        assert session.exec(select(func.count()).select_from(ModelCall)).one() == 1
+
+
+def test_force_reextracts_but_keeps_what_a_reviewer_changed(cli, tmp_path):
+    from tracker.review import edit_claim
+
+    folder = _articles(tmp_path / "in", 1)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(tmp_path, fake)
+        cli(settings, "import", str(folder))
+        engine = get_engine(settings.database_url)
+        with Session(engine) as session:
+            (claim,) = session.exec(select(Claim)).all()
+        edit_claim(engine, claim.id, actor="ana", expected_version=1, text="Edited by Ana.")
+        result = cli(settings, "import", str(folder), "--force")
+        assert result.exit_code == 0 and len(fake.requests) == 2
+    with Session(engine) as session:
+        claims = session.exec(select(Claim)).all()
+    assert [(c.id, c.text) for c in claims] == [(claim.id, "Edited by Ana.")]
+
+
+def test_a_key_in_the_base_url_is_never_stored_or_shown(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 1)
+    with FakeLLM(respond=lambda _b: error(400, "bad request for key QUERYSECRET123")) as fake:
+        settings = _settings(tmp_path, fake)
+        settings = settings.model_copy(
+            update={"openai_base_url": fake.base_url + "?api-key=QUERYSECRET123"}
+        )
+        result = cli(settings, "import", str(folder))
+    assert result.exit_code == 1 and "QUERYSECRET123" not in result.output
+    with Session(get_engine(settings.database_url)) as session:
+        stored = " ".join(
+            str(v) for row in session.exec(select(ModelCall)) for v in row.model_dump().values()
+        )
+        stored += " ".join(a.extraction_error or "" for a in session.exec(select(Article)))
+    assert "QUERYSECRET123" not in stored and "[redacted]" in stored

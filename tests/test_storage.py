@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,8 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from tracker.db import alembic_config, migrate
-from tracker.export import ExportFilter, export
+from tracker.db import alembic_config, create_db_engine, migrate
+from tracker.export import ExportFilter, _cell, export
 from tracker.ingest import add_article
 from tracker.models import Article, ArticleCreate, Claim, ReviewEvent, Source, SourceCreate
 from tracker.review import StaleEdit, add_source, edit_claim, history, remove_source, set_status
@@ -225,3 +227,25 @@ def test_csv_export_cannot_smuggle_spreadsheet_formulas(engine):
     (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["text"].startswith("'=HYPERLINK") and row["quote"].startswith("'=SUM")
     assert row["sources"] == "[]"
+    assert _cell("-3%") == "-3%" and _cell("-2+3+cmd") == "'-2+3+cmd"
+
+
+def test_export_since_reads_a_naive_time_as_local_time(engine, monkeypatch):
+    _article_with_claims(engine, n=1)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        a_minute_ago = datetime.now() - timedelta(minutes=1)  # naive, Tokyo time
+        assert export(engine, "jsonl", io.StringIO(), ExportFilter(since=a_minute_ago)) == 1
+        in_a_minute = datetime.now() + timedelta(minutes=1)
+        assert export(engine, "jsonl", io.StringIO(), ExportFilter(since=in_a_minute)) == 0
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_home_relative_sqlite_url_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    engine = create_db_engine("sqlite:///~/tracker-data/t.db")
+    migrate(engine)
+    assert (tmp_path / "tracker-data" / "t.db").exists()

@@ -158,10 +158,15 @@ async def run_batch(
             if isinstance(item, ItemReport):  # unreadable, or a repeat
                 done(item)
                 continue
-            outcome = await run_job(
-                engine, item, settings, client,
-                force=force, retry_failed=retry_failed or force, db=db,
-            )  # fmt: skip
+            try:
+                outcome = await run_job(
+                    engine, item, settings, client,
+                    force=force, retry_failed=retry_failed or force, db=db,
+                )  # fmt: skip
+            except Exception as exc:  # e.g. the database is gone: this item fails, not the run
+                done(ItemReport(item.source, "failed", item.article_id, item.title,
+                                error=f"{type(exc).__name__}: {exc}"[:500]))  # fmt: skip
+                continue
             done(
                 ItemReport(
                     item.source,

@@ -44,20 +44,31 @@ def _split_at_space(text: str, start: int, end: int, limit: int) -> list[tuple[i
     return spans
 
 
-def _units(text: str, limit: int) -> list[tuple[int, int]]:
-    """Paragraph spans, with any paragraph longer than `limit` cut into smaller pieces."""
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    opens_paragraph: bool
+
+
+def _units(text: str, limit: int) -> list[_Unit]:
+    """Sentence spans (pieces of at most `limit` characters), marking paragraph starts."""
     units = []
     for p_start, p_end in _spans(text, 0, len(text), _PARAGRAPH_BREAK):
-        if p_end - p_start <= limit:
-            units.append((p_start, p_end))
-            continue
+        first = True
         for s_start, s_end in _spans(text, p_start, p_end, _SENTENCE_END):
-            units.extend(_split_at_space(text, s_start, s_end, limit))
+            for start, end in _split_at_space(text, s_start, s_end, limit):
+                units.append(_Unit(start, end, first))
+                first = False
     return units
 
 
 def split_into_chunks(text: str, max_chars: int, overlap: int = 0) -> list[Chunk]:
-    """Cover `text` with chunks of at most `max_chars` characters, in order."""
+    """Cover `text` with chunks of at most `max_chars` characters, in order.
+
+    A chunk ends at a paragraph break when one falls in its second half, else between
+    sentences; the next chunk starts up to `overlap` characters earlier, on a sentence.
+    """
     if len(text) <= max_chars:
         return [Chunk(0, len(text), text)]
     units = _units(text, max_chars)
@@ -65,15 +76,19 @@ def split_into_chunks(text: str, max_chars: int, overlap: int = 0) -> list[Chunk
     i = 0
     while i < len(units):
         j = i
-        while j + 1 < len(units) and units[j + 1][1] - units[i][0] <= max_chars:
+        while j + 1 < len(units) and units[j + 1].end - units[i].start <= max_chars:
             j += 1
-        start, end = units[i][0], units[j][1]
+        if j + 1 < len(units):  # not the last chunk: prefer to end a paragraph
+            for k in range(j, i, -1):
+                if units[k + 1].opens_paragraph and units[k].end - units[i].start >= max_chars // 2:
+                    j = k
+                    break
+        start, end = units[i].start, units[j].end
         chunks.append(Chunk(start, end, text[start:end]))
         if j == len(units) - 1:
             break
-        # Step back over trailing units that fit in the overlap, but always move forward.
         nxt = j + 1
-        while nxt - 1 > i and end - units[nxt - 1][0] <= overlap:
+        while nxt - 1 > i and end - units[nxt - 1].start <= overlap:
             nxt -= 1
         i = nxt
     return chunks

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import typer
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "claim-tracker"
@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=4, ge=0)
     request_timeout: float = Field(default=120.0, gt=0)
 
+    @model_validator(mode="after")
+    def _overlap_below_half_a_chunk(self) -> Settings:
+        if self.chunk_overlap_chars * 2 > self.chunk_chars:
+            raise ValueError(
+                "TRACKER_CHUNK_OVERLAP_CHARS must be at most half of TRACKER_CHUNK_CHARS "
+                f"(now {self.chunk_overlap_chars} and {self.chunk_chars})"
+            )
+        return self
+
     @property
     def model_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
@@ -68,19 +77,22 @@ class Settings(BaseSettings):
         if self.openai_api_key and self.openai_api_key.get_secret_value():
             found.append(self.openai_api_key.get_secret_value())
         if self.openai_base_url:
-            password = urlsplit(self.openai_base_url).password
-            if password:
-                found.append(password)
-        return found
+            parts = urlsplit(self.openai_base_url)
+            found += [parts.password or ""]
+            found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+        return [secret for secret in found if secret]
 
 
 def redact_url(url: str) -> str:
+    """`url` without user:password or query string, either of which may carry a key."""
     parts = urlsplit(url)
     if parts.username or parts.password:
         host = parts.hostname or ""
         if parts.port:
             host = f"{host}:{parts.port}"
         parts = parts._replace(netloc=host)
+    if parts.query:
+        parts = parts._replace(query="[redacted]")
     return urlunsplit(parts)
 
 

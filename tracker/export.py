@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from sqlalchemy.engine import Engine
@@ -74,7 +75,8 @@ def iter_rows(engine: Engine, where: ExportFilter | None = None) -> Iterator[dic
             if where.outlet:
                 query = query.where(Article.outlet == where.outlet)
             if where.since:
-                query = query.where(Claim.updated_at >= where.since)
+                since = where.since.astimezone(UTC)  # a naive time is the user's local time
+                query = query.where(Claim.updated_at >= since)
             batch = session.exec(query).all()
             if not batch:
                 return
@@ -121,14 +123,21 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-\d[\d.,]*%?")
 
 
 def _cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet shows as text: article text is untrusted, and a cell
-    starting with "=" would otherwise run as a formula when the file is opened."""
+    starting with "=" (or "+", "-", "@") would otherwise run as a formula when the file is
+    opened. Such cells get a leading "'"; a plain negative number like "-3%" is left alone.
+    """
     if isinstance(value, list):
         value = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
 

@@ -129,8 +129,14 @@ class _ChunkSession:
                 continue
             valid, invalid = self._validate(answer.claims)
             kept.extend(valid)
-            if failing is not None:  # this answer was about the failing claims only
-                self.dropped += max(0, len(failing) - len(valid) - len(invalid))
+            if failing is not None:  # a re-ask: which failing claims came back, and how?
+                returned = [(v.text, v.quote) for v in valid] + [
+                    (w.claim, w.quote) for w, _ in invalid
+                ]
+                for wire, _ in failing:
+                    if not any(_resembles((wire.claim, wire.quote), r) for r in returned):
+                        self.dropped += 1  # left out, as the re-ask allows: dropped
+                        self.problems.append(f'claim "{wire.claim[:120]}": left out on re-ask')
             failing = invalid
             if not failing:
                 return kept
@@ -185,6 +191,16 @@ class _ChunkSession:
 
 def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.casefold()))
+
+
+def _similar(a: str, b: str, threshold: float = 0.5) -> bool:
+    wa, wb = _words(a), _words(b)
+    return bool(wa | wb) and len(wa & wb) / len(wa | wb) >= threshold
+
+
+def _resembles(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """The same claim, by its wording or by its quote: (claim text, quote) pairs."""
+    return _similar(a[0], b[0]) or _similar(a[1], b[1])
 
 
 def _same_claim(a: ExtractedClaim, b: ExtractedClaim) -> bool:

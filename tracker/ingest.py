@@ -173,7 +173,20 @@ async def run_job(
             calls=len(failure.calls),
             **_tokens(failure.calls),
         )
-    article_id, stored = await db(_record_success, engine, job, result)
+    try:
+        article_id, stored = await db(_record_success, engine, job, result)
+    except Exception as exc:  # the claims could not be stored: keep the article and the log
+        failure = ExtractionFailed(f"could not store the claims: {exc}"[:500], result.calls)
+        article_id = await db(_record_failure, engine, job, failure)
+        return ImportOutcome(
+            article_id,
+            job.title,
+            "failed",
+            error=failure.reason,
+            new_article=job.article_id is None,
+            calls=len(result.calls),
+            **_tokens(result.calls),
+        )
     return ImportOutcome(
         article_id,
         job.title,
@@ -216,9 +229,11 @@ def _log_calls(session: Session, article_id: int, calls: list[CallRecord], promp
 
 
 def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed) -> int:
+    """Keep the article with the reason. A configuration fault (`fatal`) leaves it pending,
+    so that the next import, once the setup is fixed, extracts it without being asked."""
     with session_scope(engine) as session:
         article = _stored_article(session, job)
-        article.extraction_state = "failed"
+        article.extraction_state = "pending" if failure.fatal else "failed"
         article.extraction_error = failure.reason
         session.add(article)
         session.flush()
@@ -270,6 +285,6 @@ def _replace_untouched_claims(session: Session, article_id: int) -> list[Claim]:
 
 
 def _duplicates(new: ExtractedClaim, old: Claim) -> bool:
-    return (new.quote_start, new.quote_end) == (old.quote_start, old.quote_end) and (
-        new.text.casefold() == old.text.casefold()
-    )
+    """A new claim on text a kept (reviewed) claim already covers: the reviewer's version,
+    edited or not, stands."""
+    return new.quote_start < old.quote_end and old.quote_start < new.quote_end

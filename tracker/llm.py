@@ -215,7 +215,7 @@ class ModelClient:
                 raw = await self.client.chat.completions.with_raw_response.create(**body)
                 record.retries = _retries(raw.http_response.request)
                 record.status_code = raw.http_response.status_code
-                record.response = raw.http_response.text
+                record.response = self._scrub(raw.http_response.text)
                 completion = raw.parse()
             except openai.APIError as exc:
                 record.latency_ms = round((time.monotonic() - started) * 1000)

@@ -68,6 +68,7 @@ class ArticleCreate(ArticleBase):
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
+        value = value.replace("\x00", "")  # PostgreSQL cannot store NUL; it is never text
         if not value.strip():
             raise ValueError("the article has no text")
         return value
@@ -75,7 +76,7 @@ class ArticleCreate(ArticleBase):
     @field_validator("title", "url", "outlet", "author", "source_path")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
+        return value.replace("\x00", "").strip() or None if value is not None else None
 
 
 class Article(ArticleBase, table=True):

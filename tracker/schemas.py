@@ -45,6 +45,7 @@ def response_schema() -> dict[str, Any]:
 
 # --- Domain ---------------------------------------------------------------------------
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never stored: PostgreSQL refuses NUL
 _HONORIFICS = re.compile(r"^(mr|mrs|ms|dr|sir|dame)\.?\s+", re.IGNORECASE)
 _NO_CLAIMANT = {"", "null", "none", "n/a", "unknown", "the article", "article", "author"}
 _TYPE_ALIASES = {
@@ -62,7 +63,7 @@ def normalise_claimant(name: str | None) -> str | None:
     """One spelling per claimant: no stray quotes, titles like "Mr.", or doubled spaces."""
     if name is None:
         return None
-    name = unicodedata.normalize("NFKC", name)
+    name = unicodedata.normalize("NFKC", _CONTROL.sub("", name))
     name = re.sub(r"\s+", " ", name).strip(" \"'“”‘’.,;:")
     name = _HONORIFICS.sub("", name)
     return None if name.casefold() in _NO_CLAIMANT else name
@@ -101,7 +102,7 @@ class ExtractedClaim(BaseModel):
     @field_validator("text")
     @classmethod
     def _tidy_text(cls, value: str) -> str:
-        return re.sub(r"\s+", " ", value).strip()
+        return re.sub(r"\s+", " ", _CONTROL.sub("", value)).strip()
 
     @field_validator("claimant", mode="before")
     @classmethod
