@@ -12,6 +12,7 @@ of each run. Targets (issue 3): batch within 10 % of ideal; re-import under 2 s,
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -55,6 +56,31 @@ def run_import(folder: Path, db: Path, base_url: str, concurrency: int) -> tuple
     return wall, json.loads(done.stdout), max(peak_kb, before)
 
 
+async def bare_sdk(base_url: str, n: int, concurrency: int) -> float:
+    """The same requests straight through the openai SDK: the floor for this machine."""
+    import httpx2
+    import openai
+
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = openai.AsyncOpenAI(
+        api_key="sk-bench", base_url=base_url,
+        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
+    )  # fmt: skip
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            text = f"<<<\nOfficials said {i} bridges need repairs.\n>>>"
+            await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": text}]
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    await client.close()
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
@@ -72,9 +98,13 @@ def main() -> None:
                 tmp_path / "batch", tmp_path / "t.db", fake.base_url, args.concurrency
             )
             calls = len(fake.requests)
+            floor = asyncio.run(bare_sdk(fake.base_url, args.n, args.concurrency))
         batch = summary["seconds"]
         print(f"import of N={args.n} at L={args.latency * 1000:.0f} ms, C={args.concurrency}")
         print(f"  ideal N·L/C          {ideal:6.2f} s")
+        print(
+            f"  bare SDK, no tracker {floor:6.2f} s  ({(floor / ideal - 1) * 100:+.1f} % vs ideal)"
+        )
         print(
             f"  batch (in-process)   {batch:6.2f} s  ({(batch / ideal - 1) * 100:+.1f} % vs ideal)"
         )

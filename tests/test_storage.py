@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel, select
 from tracker.db import alembic_config, create_db_engine, migrate
 from tracker.export import ExportFilter, _cell, export
 from tracker.ingest import add_article
+from tracker.migrations import HEAD
 from tracker.models import Article, ArticleCreate, Claim, ReviewEvent, Source, SourceCreate
 from tracker.review import StaleEdit, add_source, edit_claim, history, remove_source, set_status
 
@@ -53,6 +54,12 @@ def test_migrations_build_exactly_the_models_schema(engine):
             MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
         )
     assert diff == []
+
+
+def test_head_names_the_newest_migration(engine):
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config(engine)).get_current_head() == HEAD
 
 
 def test_migrations_downgrade_and_upgrade_again(engine):

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
-from tracker.ingest import Job, find_job, run_job
+from tracker.ingest import Extracted, ImportOutcome, Job, extract_job, find_job, store
 from tracker.llm import ModelClient
 from tracker.models import Article, ArticleCreate, content_hash
 from tracker.pricing import cost_usd
@@ -138,13 +138,37 @@ async def run_batch(
         finally:
             hand_over(_DONE)
 
-    async def db(fn: Callable[..., Any], *args: Any) -> Any:
-        return await loop.run_in_executor(writer, fn, *args)
+    storing: set[asyncio.Task[None]] = set()
+    write_slots = asyncio.Semaphore(2 * concurrency)
 
     def done(item_report: ItemReport) -> None:
         report.items.append(item_report)
         if on_item:
             on_item(item_report)
+
+    def outcome_report(source: str, outcome: ImportOutcome) -> ItemReport:
+        return ItemReport(
+            source,
+            outcome.state,
+            outcome.article_id,
+            outcome.title,
+            outcome.claims,
+            outcome.dropped,
+            outcome.error,
+            outcome.prompt_tokens,
+            outcome.completion_tokens,
+        )
+
+    async def store_in_writer(extracted: Extracted) -> None:
+        job = extracted.job
+        try:
+            outcome = await loop.run_in_executor(writer, store, engine, extracted)
+            done(outcome_report(job.source, outcome))
+        except Exception as exc:  # e.g. the database is gone: this item fails, not the run
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            done(ItemReport(job.source, "failed", job.article_id, job.title, error=error))
+        finally:
+            write_slots.release()
 
     async def work() -> None:
         while not report.stopped:
@@ -158,35 +182,26 @@ async def run_batch(
             if isinstance(item, ItemReport):  # unreadable, or a repeat
                 done(item)
                 continue
-            try:
-                outcome = await run_job(
-                    engine, item, settings, client,
-                    force=force, retry_failed=retry_failed or force, db=db,
-                )  # fmt: skip
-            except Exception as exc:  # e.g. the database is gone: this item fails, not the run
-                done(ItemReport(item.source, "failed", item.article_id, item.title,
-                                error=f"{type(exc).__name__}: {exc}"[:500]))  # fmt: skip
-                continue
-            done(
-                ItemReport(
-                    item.source,
-                    outcome.state,
-                    outcome.article_id,
-                    outcome.title,
-                    outcome.claims,
-                    outcome.dropped,
-                    outcome.error,
-                    outcome.prompt_tokens,
-                    outcome.completion_tokens,
-                )
+            extracted = await extract_job(
+                item, settings, client, force=force, retry_failed=retry_failed or force
             )
-            if outcome.fatal and not report.stopped:
-                report.stopped = outcome.error
+            if isinstance(extracted, ImportOutcome):  # nothing to do
+                done(outcome_report(item.source, extracted))
+                continue
+            if extracted.failure and extracted.failure.fatal and not report.stopped:
+                report.stopped = extracted.failure.reason
+            # The write goes to the writer thread; this worker moves on to the next article
+            # at once instead of queueing behind other workers' writes.
+            await write_slots.acquire()
+            task = asyncio.create_task(store_in_writer(extracted))
+            storing.add(task)
+            task.add_done_callback(storing.discard)
 
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
+        await asyncio.gather(*storing)
     finally:
         halt.set()
         report.throttles = client.gate.throttles

@@ -6,12 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
+
+from tracker.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,6 +48,8 @@ def create_db_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -52,7 +58,19 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`; a no-op when it is there already."""
+    if revision == "head" and _schema_version(engine) == HEAD:
+        return  # the common case, answered without loading Alembic
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
+
+
+def _schema_version(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.DBAPIError:  # no such table: a new database
+        return None
 
 
 @cache

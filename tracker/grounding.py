@@ -27,6 +27,8 @@ MIN_QUOTE_WORDS = 3
 def _clusters(text: str) -> list[tuple[int, int]]:
     """Spans of each base character with the combining marks that follow it, so that
     "é" typed as e + U+0301 compares equal to a precomposed "é"."""
+    if text.isascii():
+        return [(i, i + 1) for i in range(len(text))]
     spans: list[tuple[int, int]] = []
     for i, char in enumerate(text):
         if spans and unicodedata.combining(char) and spans[-1][1] == i:
@@ -52,6 +54,12 @@ def _normalised_with_origin(text: str) -> tuple[str, list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     for start, end in _clusters(text):
+        char = text[start]
+        if end - start == 1 and char.isascii() and char.isalnum():  # the common case, fast
+            chars.append(char)
+            starts.append(start)
+            ends.append(end)
+            continue
         norm = _normalise_cluster(text[start:end])
         if norm == " " and (not chars or chars[-1] == " "):
             continue

@@ -9,9 +9,8 @@ then written together in a second transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -139,7 +138,68 @@ def import_article(
     return outcome
 
 
-DbRunner = Callable[..., Awaitable[Any]]
+@dataclass
+class Extracted:
+    """What the model phase produced for a job: claims, or the reason there are none."""
+
+    job: Job
+    result: ExtractionResult | None = None
+    failure: ExtractionFailed | None = None
+
+
+async def extract_job(
+    job: Job,
+    settings: Settings,
+    client: ModelClient,
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
+) -> Extracted | ImportOutcome:
+    """The model phase (no database): claims or a failure, or at once an outcome when
+    there is nothing to do (extracted before, or failed before and not to be retried)."""
+    if job.state == "extracted" and not force:
+        return ImportOutcome(job.article_id, job.title, "skipped")
+    if job.state == "failed" and not (retry_failed or force):
+        return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
+    try:
+        result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
+    except ExtractionFailed as failure:
+        return Extracted(job, failure=failure)
+    return Extracted(job, result=result)
+
+
+def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
+    """The database phase: the article, its claims or failure, and the call log, in one
+    transaction. If the claims cannot be stored, the article and the log still are."""
+    job, result, failure = extracted.job, extracted.result, extracted.failure
+    if result is not None:
+        try:
+            article_id, stored = _record_success(engine, job, result)
+        except Exception as exc:
+            failure = ExtractionFailed(f"could not store the claims: {exc}"[:500], result.calls)
+        else:
+            return ImportOutcome(
+                article_id,
+                job.title,
+                "extracted",
+                claims=stored,
+                dropped=result.dropped,
+                new_article=job.article_id is None,
+                calls=len(result.calls),
+                **_tokens(result.calls),
+            )
+    assert failure is not None
+    article_id = _record_failure(engine, job, failure)
+    return ImportOutcome(
+        article_id,
+        job.title,
+        "failed",
+        error=failure.reason,
+        fatal=failure.fatal,
+        new_article=job.article_id is None,
+        calls=len(failure.calls),
+        **_tokens(failure.calls),
+    )
 
 
 async def run_job(
@@ -150,53 +210,12 @@ async def run_job(
     *,
     force: bool = False,
     retry_failed: bool = False,
-    db: DbRunner = asyncio.to_thread,
 ) -> ImportOutcome:
-    """Extract one article's claims and record the result, success or failure, in one
-    transaction. `db` runs that blocking step off the event loop (a batch passes its
-    single writer thread: SQLite sees one writer, and the loop never waits on a disk)."""
-    if job.state == "extracted" and not force:
-        return ImportOutcome(job.article_id, job.title, "skipped")
-    if job.state == "failed" and not (retry_failed or force):
-        return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
-    try:
-        result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
-    except ExtractionFailed as failure:
-        article_id = await db(_record_failure, engine, job, failure)
-        return ImportOutcome(
-            article_id,
-            job.title,
-            "failed",
-            error=failure.reason,
-            fatal=failure.fatal,
-            new_article=job.article_id is None,
-            calls=len(failure.calls),
-            **_tokens(failure.calls),
-        )
-    try:
-        article_id, stored = await db(_record_success, engine, job, result)
-    except Exception as exc:  # the claims could not be stored: keep the article and the log
-        failure = ExtractionFailed(f"could not store the claims: {exc}"[:500], result.calls)
-        article_id = await db(_record_failure, engine, job, failure)
-        return ImportOutcome(
-            article_id,
-            job.title,
-            "failed",
-            error=failure.reason,
-            new_article=job.article_id is None,
-            calls=len(result.calls),
-            **_tokens(result.calls),
-        )
-    return ImportOutcome(
-        article_id,
-        job.title,
-        "extracted",
-        claims=stored,
-        dropped=result.dropped,
-        new_article=job.article_id is None,
-        calls=len(result.calls),
-        **_tokens(result.calls),
-    )
+    """Both phases for one article; the database step runs in a worker thread."""
+    extracted = await extract_job(job, settings, client, force=force, retry_failed=retry_failed)
+    if isinstance(extracted, ImportOutcome):
+        return extracted
+    return await asyncio.to_thread(store, engine, extracted)
 
 
 def _stored_article(session: Session, job: Job) -> Article:

@@ -13,36 +13,15 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx2
-import openai
-from openai.types.chat import ChatCompletion
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
 
-# Checked in order; the first class that matches gives the reason.
-_REASONS: list[tuple[type[openai.APIError], str, bool]] = [
-    (
-        openai.APITimeoutError,
-        "the model server at {where} did not answer in time ({retries} retries)",
-        False,
-    ),
-    (openai.APIConnectionError, "could not reach the model server at {where}: {message}", True),
-    (openai.AuthenticationError, "the model server refused the API key (401): {message}", True),
-    (openai.PermissionDeniedError, "the model server denied access (403): {message}", True),
-    (
-        openai.NotFoundError,
-        "model {model!r} not found at {where} (404), check TRACKER_MODEL: {message}",
-        True,
-    ),
-    (openai.RateLimitError, "still rate limited (429) after {retries} retries: {message}", False),
-    (
-        openai.InternalServerError,
-        "the model server failed (HTTP {code}) after {retries} retries: {message}",
-        False,
-    ),
-]
+if TYPE_CHECKING:  # the SDK is imported when the first request is made: a CLI that needs
+    import httpx2  # no model (export, stats, a re-import) starts faster without it
+    import openai
+
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 
 
@@ -155,9 +134,13 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
 
 def make_client(settings: Settings, gate: RateGate | None = None) -> openai.AsyncOpenAI:
     """The SDK client; a local server without a key gets a placeholder the SDK insists on."""
+    import httpx2
+    import openai
+
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
     hooks = {"response": [gate.on_response]} if gate else {}
-    connections = max(20, 2 * (gate.max if gate else 1))
+    # No more connections than requests in flight: the pool checks every idle one per request.
+    connections = gate.max if gate else 4
     http_client = openai.DefaultAsyncHttpxClient(
         event_hooks=hooks,
         limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections),
@@ -169,6 +152,38 @@ def make_client(settings: Settings, gate: RateGate | None = None) -> openai.Asyn
         timeout=settings.request_timeout,
         http_client=http_client,
     )
+
+
+@cache
+def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
+    """Checked in order; the first class that matches gives the reason."""
+    import openai
+
+    return [
+        (
+            openai.APITimeoutError,
+            "the model server at {where} did not answer in time ({retries} retries)",
+            False,
+        ),
+        (openai.APIConnectionError, "could not reach the model server at {where}: {message}", True),
+        (openai.AuthenticationError, "the model server refused the API key (401): {message}", True),
+        (openai.PermissionDeniedError, "the model server denied access (403): {message}", True),
+        (
+            openai.NotFoundError,
+            "model {model!r} not found at {where} (404), check TRACKER_MODEL: {message}",
+            True,
+        ),
+        (
+            openai.RateLimitError,
+            "still rate limited (429) after {retries} retries: {message}",
+            False,
+        ),
+        (
+            openai.InternalServerError,
+            "the model server failed (HTTP {code}) after {retries} retries: {message}",
+            False,
+        ),
+    ]
 
 
 class ModelClient:
@@ -186,13 +201,22 @@ class ModelClient:
     ) -> None:
         self.settings = settings
         self.gate = RateGate(concurrency)
-        self.client = client or make_client(settings, self.gate)
+        self._client = client
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = make_client(self.settings, self.gate)
+        return self._client
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
     async def chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> CallRecord:
         """Send one request; return its record, or raise ModelError (its record attached)."""
+        import openai
+
         body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": messages,
@@ -212,7 +236,13 @@ class ModelClient:
         async with self.gate:
             started = time.monotonic()
             try:
-                raw = await self.client.chat.completions.with_raw_response.create(**body)
+                # Only model and messages go through the SDK's typed transform; the rest
+                # (a large JSON schema) is sent as is, which saves ~1.5 ms of CPU a call.
+                raw = await self.client.chat.completions.with_raw_response.create(
+                    model=body["model"],
+                    messages=body["messages"],
+                    extra_body={k: v for k, v in body.items() if k not in ("model", "messages")},
+                )
                 record.retries = _retries(raw.http_response.request)
                 record.status_code = raw.http_response.status_code
                 record.response = self._scrub(raw.http_response.text)
@@ -236,6 +266,8 @@ class ModelClient:
 
     def _check(self, record: CallRecord, completion: Any) -> CallRecord:
         """Keep the usable answer; stop on refusals, cut-offs and filtered output."""
+        from openai.types.chat import ChatCompletion
+
         if not isinstance(completion, ChatCompletion):  # e.g. an HTML error page with a 200
             record.error = "the model server sent a response that is not a chat completion"
             raise ModelOutputError(record.error, record)
@@ -278,7 +310,10 @@ class ModelClient:
             "message": _message(exc),
             "code": getattr(exc, "status_code", None),
         }
-        for kind, template, fatal in _REASONS:
+        import httpx2
+        import openai
+
+        for kind, template, fatal in _reasons():
             if isinstance(exc, kind):
                 if kind is openai.APIConnectionError:
                     # Nothing listening (refused, unknown host) fails every article; a
