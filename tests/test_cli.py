@@ -80,7 +80,8 @@ def test_server_errors_fail_one_article_and_the_batch_goes_on(run, llm_settings,
     (folder / "a-first.txt").write_text("The council said the bridge cost $4m, twice the plan.")
     shutil.copy(SAMPLE, folder / "b-second.txt")
 
-    result = run("import", str(folder), settings=llm_settings)
+    # One at a time, so the scripted replies of a re-recording reach the right article.
+    result = run("import", str(folder), "-c", "1", settings=llm_settings)
 
     assert result.exit_code == 1
     assert "a-first.txt: the model server failed (HTTP 500) after 2 retries" in result.stderr

@@ -139,7 +139,7 @@ async def run_batch(
             hand_over(_DONE)
 
     storing: set[asyncio.Task[None]] = set()
-    write_slots = asyncio.Semaphore(2 * concurrency)
+    write_slots = asyncio.Semaphore(concurrency)  # results waiting for the writer, at most
 
     def done(item_report: ItemReport) -> None:
         report.items.append(item_report)
