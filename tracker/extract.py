@@ -9,7 +9,7 @@ the server refuses, the whole article fails with the reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -41,7 +41,6 @@ class ExtractionResult:
     model: str
     prompt_hash: str
     chunks: int = 1
-    problems: list[str] = field(default_factory=list)
 
 
 async def extract_claims(
@@ -71,7 +70,6 @@ async def extract_claims(
         session = _ChunkSession(client, prompts, article, chunk, messages, calls, settings)
         found.extend(await session.run())
         result.dropped += session.dropped
-        result.problems.extend(session.problems)
     result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
     return result
 
@@ -111,7 +109,6 @@ class _ChunkSession:
         self.messages, self.calls = messages, calls
         self.attempts = settings.max_reasks + 1
         self.dropped = 0
-        self.problems: list[str] = []
 
     async def run(self) -> list[ExtractedClaim]:
         kept: list[ExtractedClaim] = []
@@ -136,7 +133,6 @@ class _ChunkSession:
                 for wire, _ in failing:
                     if not any(_resembles((wire.claim, wire.quote), r) for r in returned):
                         self.dropped += 1  # left out, as the re-ask allows: dropped
-                        self.problems.append(f'claim "{wire.claim[:120]}": left out on re-ask')
             failing = invalid
             if not failing:
                 return kept
@@ -150,7 +146,6 @@ class _ChunkSession:
                 self.calls,
             )
         self.dropped += len(failing)
-        self.problems.extend(why for _, why in failing)
         return kept
 
     async def _ask(self, attempt: int) -> str | None:

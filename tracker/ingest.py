@@ -1,9 +1,10 @@
-"""Storing an article and its extracted claims: the one entry point the CLI and the
-dashboard both call (`import_article`).
+"""Extracting an article's claims and storing them, in two phases: `extract_job` talks
+to the model (no database), `store` writes the article, its claims or failure, and the
+model-call log in one transaction.
 
-The article is committed first, on its own, so that whatever happens to the model call
-its text is never lost; the claims, the article's new state and the model-call log are
-then written together in a second transaction.
+`import_article` is the one-article entry point (the dashboard): it stores the article
+first, so a pasted text survives any failure. `tracker.batch` runs the same two phases
+for many articles at once.
 """
 
 from __future__ import annotations
