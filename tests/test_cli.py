@@ -32,8 +32,8 @@ def run(monkeypatch):
     return invoke
 
 
-def test_import_without_a_model_says_how_to_configure_one(run, tmp_path):
-    result = run("import", str(SAMPLE))
+def test_asking_for_a_model_without_one_says_how_to_configure_it(run, tmp_path):
+    result = run("import", str(SAMPLE), "--extractor", "llm")
     assert result.exit_code == 2
     assert "No language model is configured" in result.stderr
     assert "OPENAI_API_KEY" in result.stderr and "OPENAI_BASE_URL" in result.stderr

@@ -152,6 +152,8 @@ def test_sample_article_end_to_end(llm_settings):
     refugees = [c for c in claims if "refugees" in c.text]
     assert [r.checkworthiness for r in refugees] == [0.9]
     assert all(c.status == "unreviewed" and c.version == 1 for c in claims)
+    # Every model claim carries the offline model's opinion of its quote too.
+    assert all(0 <= c.offline_score <= 1 for c in claims)
     assert {c.prompt_hash for c in claims} == {load_prompts().hash}
     # The call is logged with usage and the exact request body, and no secret.
     (call,) = calls

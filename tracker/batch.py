@@ -297,6 +297,8 @@ def plan_batch(
                 plan.previously_failed += 1
                 continue
             plan.new += 1
+            if settings.uses_offline:
+                continue  # no model, no tokens
             chunks = split_into_chunks(
                 item.text, settings.chunk_chars, settings.chunk_overlap_chars
             )

@@ -79,6 +79,14 @@ def import_(
     stdin_format: Annotated[
         str, typer.Option(help="Format of standard input: txt, md, html, json, jsonl.")
     ] = "txt",
+    extractor: Annotated[
+        str | None,
+        typer.Option(help="llm, offline, or auto (the model when configured, else offline)."),
+    ] = None,
+    prefilter: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Send only paragraphs the offline model scores this high."),
+    ] = None,
 ) -> None:
     """Store articles and extract their check-worthy claims with the configured model.
 
@@ -86,6 +94,10 @@ def import_(
     2 for a usage or configuration error.
     """
     settings = get_settings()
+    if extractor not in (None, "auto", "llm", "offline"):
+        raise typer.BadParameter("use llm, offline or auto", param_hint="--extractor")
+    updates = {"extractor": extractor, "prefilter": prefilter}
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
     paths = paths or []
     if not paths and not retry_failed:
         raise typer.BadParameter("give files or folders to import (or use --retry-failed)")
@@ -94,9 +106,14 @@ def import_(
     single = len(paths) == 1 and (paths[0] == "-" or Path(paths[0]).is_file())
     if (title or url) and not single:
         raise typer.BadParameter("--title and --url describe one article: give one file or -")
-    if not dry_run and not settings.model_configured:
+    if settings.extractor == "llm" and not settings.model_configured and not dry_run:
         _err(NO_MODEL_MESSAGE)
         raise typer.Exit(2)
+    if settings.uses_offline and not quiet:
+        _err(
+            "Using the offline extractor (no language model configured, or --extractor "
+            "offline): each check-worthy sentence becomes a claim. See README: Configuration."
+        )
     engine = get_engine(settings.database_url)
     overrides = {
         "title": title, "url": url, "outlet": outlet, "author": author, "published_at": published,
@@ -233,6 +250,90 @@ def stats(
         for failure in data["failures"]:
             name = failure["title"] or failure["source"] or f"article {failure['article_id']}"
             typer.echo(f"  {name}: {failure['reason']}")
+
+
+@app.command()
+def score(
+    file: Annotated[
+        Path | None, typer.Argument(help="Sentences, one per line (default: standard input).")
+    ] = None,
+) -> None:
+    """Print the check-worthiness (0-1) of each input line, in order, by the offline model."""
+    from tracker.offline import load_model
+
+    lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
+    model = load_model()
+    for start in range(0, len(lines), 1000):
+        for value in model.checkworthiness(lines[start : start + 1000]):
+            typer.echo(f"{value:.4f}")
+
+
+@app.command("eval")
+def eval_(
+    data: Annotated[Path, typer.Option(help="Folder of the public datasets.")] = Path(
+        "../shared/datasets"
+    ),
+    extractor: Annotated[str, typer.Option(help="offline or llm.")] = "offline",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Precision, recall and F1 on ClaimBuster, CheckThat! 2023 and PoliClaim."""
+    from tracker.evaluate import as_dict, load_benchmarks, run_benchmark
+
+    if extractor not in ("offline", "llm"):
+        raise typer.BadParameter("use offline or llm", param_hint="--extractor")
+    benchmarks = load_benchmarks(data) if data.is_dir() else []
+    if not benchmarks:
+        _err(f"No benchmark data under {data}: nothing to evaluate (see its README.md).")
+        return
+    settings = get_settings()
+    extract, checkworthy_at = _extract_function(settings, extractor)
+    results = []
+    for benchmark in benchmarks:
+        _err(f"evaluating on {benchmark.name} ...")
+        results.append(run_benchmark(benchmark, extract, checkworthy_at))
+    if as_json:
+        typer.echo(json.dumps([as_dict(r) for r in results], indent=2))
+        return
+    typer.echo(f"extractor: {extractor}; check-worthy at >= {checkworthy_at}")
+    typer.echo(f"{'benchmark':26} {'sentences':>9} {'P':>6} {'R':>6} {'F1':>6} {'all-yes F1':>10}")
+    for r in results:
+        typer.echo(
+            f"{r.name:26} {r.sentences:>9} {r.precision:>6.3f} {r.recall:>6.3f} {r.f1:>6.3f} "
+            f"{r.all_yes_f1:>10.3f}"
+        )
+
+
+def _extract_function(settings: Settings, extractor: str):
+    """A text -> claims function for `tracker eval`, and its check-worthy threshold."""
+    from tracker.offline import extract_offline, load_model
+
+    if extractor == "offline":
+        model = load_model()
+        return (
+            lambda text: extract_offline(text, threshold=settings.offline_threshold).claims,
+            model.checkworthy_threshold,
+        )
+    if not settings.model_configured:
+        _err(NO_MODEL_MESSAGE)
+        raise typer.Exit(2)
+    from tracker.extract import ExtractionFailed, extract_claims
+    from tracker.llm import ModelClient
+
+    def extract(text: str):
+        async def run():
+            client = ModelClient(settings, concurrency=4)
+            try:
+                return await extract_claims(text, title=None, client=client, settings=settings)
+            finally:
+                await client.close()
+
+        try:
+            return asyncio.run(run()).claims
+        except ExtractionFailed as failure:
+            _err(f"  a document failed: {failure.reason}")
+            return []
+
+    return extract, 0.5
 
 
 @app.command()

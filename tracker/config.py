@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import typer
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = Field(default=1_000, ge=0)
     max_reasks: int = Field(default=2, ge=0, description="Re-asks after ungrounded or bad output.")
 
+    # Which extractor: the configured model ("llm"), the built-in one ("offline"), or
+    # "auto": the model when one is configured, else offline.
+    extractor: Literal["auto", "llm", "offline"] = "auto"
+    offline_threshold: float | None = Field(default=None, ge=0, le=1)
+    prefilter: float | None = Field(default=None, ge=0, le=1)
+
     # Batch import.
     concurrency: int = Field(default=8, ge=1, le=256, description="Model requests at once")
     max_article_bytes: int = Field(default=10_000_000, gt=0, description="Per file or line")
@@ -65,6 +72,12 @@ class Settings(BaseSettings):
     @property
     def model_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def uses_offline(self) -> bool:
+        return self.extractor == "offline" or (
+            self.extractor == "auto" and not self.model_configured
+        )
 
     @property
     def safe_base_url(self) -> str:
@@ -101,11 +114,12 @@ def get_settings() -> Settings:
     return Settings()
 
 
-NO_MODEL_MESSAGE = """No language model is configured, so claims cannot be extracted.
+NO_MODEL_MESSAGE = """No language model is configured, and --extractor llm asks for one.
 
 Configure one in the environment or in a .env file in this directory:
   OpenAI:                       OPENAI_API_KEY=sk-...
   a local OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio):
                                 OPENAI_BASE_URL=http://localhost:11434/v1
                                 TRACKER_MODEL=llama3.1
-Then run the import again."""
+Then run the import again. Without a model, `--extractor auto` (the default) uses the
+built-in offline extractor."""

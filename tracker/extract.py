@@ -53,7 +53,10 @@ async def extract_claims(
     """
     prompts = load_prompts()
     article = ArticleIndex(text)
-    chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
+    if settings.prefilter is not None:
+        chunks = _prefiltered_chunks(text, settings)
+    else:
+        chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
     calls: list[CallRecord] = []
     found: list[ExtractedClaim] = []
     result = ExtractionResult([], 0, calls, settings.model, prompts.hash, chunks=len(chunks))
@@ -72,6 +75,29 @@ async def extract_claims(
         result.dropped += session.dropped
     result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
     return result
+
+
+def _prefiltered_chunks(text: str, settings: Settings) -> list[Chunk]:
+    """Chunks of only the paragraphs the offline model finds worth checking (a chunk's
+    text then skips the paragraphs in between; grounding still searches the article)."""
+    from tracker.offline import keep_checkworthy_paragraphs
+
+    assert settings.prefilter is not None
+    chunks: list[Chunk] = []
+    group: list[tuple[int, int]] = []
+    for span in keep_checkworthy_paragraphs(text, settings.prefilter):
+        size = sum(b - a + 2 for a, b in group) + span[1] - span[0]
+        if group and size > settings.chunk_chars:
+            chunks.append(_joined(text, group))
+            group = []
+        group.append(span)
+    if group:
+        chunks.append(_joined(text, group))
+    return chunks
+
+
+def _joined(text: str, spans: list[tuple[int, int]]) -> Chunk:
+    return Chunk(spans[0][0], spans[-1][1], "\n\n".join(text[a:b] for a, b in spans))
 
 
 def parse_answer(content: str | None) -> WireAnswer:

@@ -32,6 +32,7 @@ from tracker.models import (
     content_hash,
     utcnow,
 )
+from tracker.offline import extract_offline, with_second_opinion
 from tracker.prompts import load_prompts
 from tracker.schemas import ExtractedClaim
 
@@ -162,11 +163,15 @@ async def extract_job(
         return ImportOutcome(job.article_id, job.title, "skipped")
     if job.state == "failed" and not (retry_failed or force):
         return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
+    if settings.uses_offline:
+        return Extracted(
+            job, result=extract_offline(job.text, threshold=settings.offline_threshold)
+        )
     try:
         result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
     except ExtractionFailed as failure:
         return Extracted(job, failure=failure)
-    return Extracted(job, result=result)
+    return Extracted(job, result=with_second_opinion(result))
 
 
 def store(engine: Engine, extracted: Extracted) -> ImportOutcome:

@@ -108,6 +108,9 @@ class ClaimBase(SQLModel):
     claimant: str | None = Field(default=None, index=True)
     claim_type: str = Field(default="other", max_length=32)
     checkworthiness: float
+    offline_score: float | None = Field(
+        default=None, description="The offline model's check-worthiness of the quote"
+    )
 
 
 class Claim(ClaimBase, table=True):

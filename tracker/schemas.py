@@ -83,6 +83,7 @@ class ExtractedClaim(BaseModel):
     claimant: str | None = None
     claim_type: ClaimType = "other"
     checkworthiness: float = Field(ge=0, le=1)
+    offline_score: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,116 @@
+"""`tracker eval`: how well an extractor finds the claims people would check, measured on
+public benchmarks (kept outside the repository; see ../shared/datasets/README.md).
+
+Every set is run through the extractor as documents (debates and speeches rebuilt from
+their sentences, one sentence a line), the same way articles are, so the offline model
+and any language model are compared on equal terms. A gold sentence counts as found when
+an extracted claim's quote overlaps it; for the check-worthiness sets the claim must also
+score at or above the check-worthy threshold.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tracker.schemas import ExtractedClaim
+
+Extract = Callable[[str], list[ExtractedClaim]]
+DOCUMENT_SENTENCES = 40  # sentences per document for sets without document boundaries
+
+
+@dataclass
+class Benchmark:
+    name: str
+    documents: list[list[tuple[str, bool]]]  # sentences with their gold label
+    checkworthiness: bool  # True: positives are check-worthy claims; False: any claim
+
+
+@dataclass
+class Result:
+    name: str
+    sentences: int
+    positives: int
+    precision: float
+    recall: float
+    f1: float
+    all_yes_f1: float
+
+
+def _read(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+def _grouped(rows: Iterable[tuple[str, str, bool]]) -> list[list[tuple[str, bool]]]:
+    documents: dict[str, list[tuple[str, bool]]] = {}
+    for key, text, label in rows:
+        documents.setdefault(key, []).append((text, label))
+    return list(documents.values())
+
+
+def load_benchmarks(data: Path) -> list[Benchmark]:
+    """The benchmarks present under `data` (absent ones are left out)."""
+    found = []
+    claimbuster = data / "claimbuster" / "groundtruth.csv"
+    if claimbuster.exists():
+        rows = sorted(_read(claimbuster), key=lambda r: (r["File_id"], int(r["Line_number"])))
+        docs = _grouped((r["File_id"], r["Text"], r["Verdict"] == "1") for r in rows)
+        found.append(Benchmark("ClaimBuster groundtruth", docs, True))
+    checkthat = data / "checkthat2023-test" / "checkworthy_english_test.tsv"
+    if checkthat.exists():
+        rows = _read(checkthat, "\t")
+        docs = _grouped(
+            (str(i // DOCUMENT_SENTENCES), r["Text"], r["class_label"] == "Yes")
+            for i, r in enumerate(rows)
+        )
+        found.append(Benchmark("CheckThat! 2023 1B test", docs, True))
+    policlaim = data / "policlaim-test" / "policlaim_test_gold.csv"
+    if policlaim.exists():
+        rows = _read(policlaim)
+        docs = _grouped((r["SPEECH"], r["SENTENCES"], r["Golden"] == "1") for r in rows)
+        found.append(Benchmark("PoliClaim test", docs, False))
+    return found
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def run_benchmark(benchmark: Benchmark, extract: Extract, checkworthy_at: float) -> Result:
+    true_pos = predicted = positives = sentences = 0
+    for document in benchmark.documents:
+        spans, parts, offset = [], [], 0
+        for text, _ in document:
+            spans.append((offset, offset + len(text)))
+            parts.append(text)
+            offset += len(text) + 1
+        claims = [
+            c
+            for c in extract("\n".join(parts))
+            if not benchmark.checkworthiness or c.checkworthiness >= checkworthy_at
+        ]
+        for (start, end), (_, gold) in zip(spans, document, strict=True):
+            found = any(c.quote_start < end and start < c.quote_end for c in claims)
+            sentences += 1
+            positives += gold
+            predicted += found
+            true_pos += found and gold
+    precision = true_pos / predicted if predicted else 0.0
+    recall = true_pos / positives if positives else 0.0
+    base = positives / sentences if sentences else 0.0
+    return Result(
+        benchmark.name,
+        sentences,
+        positives,
+        round(precision, 3),
+        round(recall, 3),
+        round(_f1(precision, recall), 3),
+        round(_f1(base, 1.0), 3),
+    )
+
+
+def as_dict(result: Result) -> dict:
+    return asdict(result)

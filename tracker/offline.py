@@ -1,0 +1,320 @@
+"""The offline claim detector: no API key, no network, no GPU.
+
+Sentences come from syntok; each is scored by a small linear model (word and character
+n-gram TF-IDF, multinomial logistic regression over ClaimBuster's three classes:
+non-factual, unimportant factual, check-worthy factual) trained by
+`python -m tracker.offline_train`. A sentence likely to be factual becomes a claim
+(its quote is the sentence itself, exact offsets); its check-worthiness is the
+probability of the check-worthy class. Claimant and claim type come from rules.
+
+Inference is plain numpy over the exported vocabulary and weights, so the default
+install needs neither scikit-learn nor PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tracker.extract import ExtractionResult
+
+MODEL_FILE = "checkworthiness.npz"
+_TOKEN = re.compile(r"(?u)\b\w+\b")
+_DIGIT = re.compile(r"\d")
+_RUNS_OF_SPACE = re.compile(r"\s\s+")
+
+
+def preprocess(text: str) -> str:
+    """What both training and scoring see: lower case, every digit as 0."""
+    return _DIGIT.sub("0", text).lower()
+
+
+def word_features(text: str) -> list[str]:
+    """Unigrams and bigrams, as scikit-learn's word analyzer makes them."""
+    tokens = _TOKEN.findall(text)
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+
+
+def char_features(text: str, low: int = 2, high: int = 5) -> list[str]:
+    """Character n-grams inside word boundaries, as scikit-learn's "char_wb" makes them."""
+    grams = []
+    for word in _RUNS_OF_SPACE.sub(" ", text).split():
+        word = f" {word} "
+        for n in range(low, high + 1):
+            offset = 0
+            grams.append(word[offset : offset + n])
+            while offset + n < len(word):
+                offset += 1
+                grams.append(word[offset : offset + n])
+            if offset == 0:
+                break
+    return grams
+
+
+@dataclass
+class _Block:
+    """One TF-IDF vectorizer: vocabulary, idf, and the model's weights for its features."""
+
+    index: dict[str, int]
+    idf: np.ndarray
+    weights: np.ndarray  # (n_features, n_classes)
+
+    def logits(self, features: list[str]) -> np.ndarray:
+        counts = Counter(f for f in features if f in self.index)
+        if not counts:
+            return np.zeros(self.weights.shape[1], dtype=np.float32)
+        ids = np.fromiter((self.index[f] for f in counts), dtype=np.int64, count=len(counts))
+        tf = np.fromiter((1 + math.log(c) for c in counts.values()), np.float32, len(counts))
+        values = tf * self.idf[ids]
+        values /= np.linalg.norm(values)
+        return values @ self.weights[ids]
+
+
+class CheckworthinessModel:
+    """P(non-factual), P(unimportant factual), P(check-worthy factual) of a sentence."""
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            self.meta = json.loads(bytes(data["meta"]).decode())
+            blocks = []
+            for name in ("word", "char"):
+                vocab = bytes(data[f"{name}_vocab"]).decode().split("\n")
+                blocks.append(
+                    _Block(
+                        {term: i for i, term in enumerate(vocab)},
+                        data[f"{name}_idf"].astype(np.float32),
+                        data[f"{name}_coef"].astype(np.float32).T.copy(),
+                    )
+                )
+            self.word, self.char = blocks
+            self.intercept = data["intercept"].astype(np.float32)
+        self.version = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.claim_threshold: float = self.meta["factual_threshold"]
+        self.checkworthy_threshold: float = self.meta["checkworthy_threshold"]
+
+    def probabilities(self, sentences: list[str]) -> np.ndarray:
+        rows = []
+        for sentence in sentences:
+            text = preprocess(sentence)
+            logits = (
+                self.word.logits(word_features(text))
+                + self.char.logits(char_features(text))
+                + self.intercept
+            )
+            rows.append(logits)
+        if not rows:
+            return np.zeros((0, 3), dtype=np.float32)
+        logits = np.vstack(rows)
+        logits -= logits.max(axis=1, keepdims=True)
+        odds = np.exp(logits)
+        return odds / odds.sum(axis=1, keepdims=True)
+
+    def checkworthiness(self, sentences: list[str]) -> np.ndarray:
+        return self.probabilities(sentences)[:, 2]
+
+
+def model_path() -> Path:
+    return Path(str(resources.files("tracker.assets").joinpath(MODEL_FILE)))
+
+
+@cache
+def load_model(path: Path | None = None) -> CheckworthinessModel:
+    return CheckworthinessModel(path or model_path())
+
+
+# --- Sentences, claimants, claim types ------------------------------------------------
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every sentence, by syntok, trimmed to its first and last token."""
+    import syntok.segmenter as segmenter
+
+    spans = []
+    for paragraph in segmenter.analyze(text):
+        for sentence in paragraph:
+            start = sentence[0].offset
+            end = sentence[-1].offset + len(sentence[-1].value)
+            spans.append((start, end))
+    return spans
+
+
+# Up to five capitalised words, joined by "of", "for", "the" ... in organisations' names.
+_NAME = r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|for|and|the|de|du|von|van|al)\s+)?[A-Z][\w'’.-]*){0,4}"
+_SAYS = (
+    r"(?:said|says|told|stated|states|warned|warns|added|argued|argues|claimed|claims|"
+    r"announced|announces|insisted|insists|wrote|writes|noted|notes|declared|declares|"
+    r"reported|reports|estimated|estimates|predicted|predicts)"
+)
+_ACCORDING = re.compile(rf"\baccording to (?:the )?({_NAME})")
+_NAME_SAYS = re.compile(rf"({_NAME})\s+(?:has\s+|had\s+)?{_SAYS}\b")
+_SAYS_NAME = re.compile(rf"\b{_SAYS}\s+({_NAME})")
+_PRONOUN_SAYS = re.compile(rf"\b(?:he|she|they)\s+{_SAYS}\b", re.IGNORECASE)
+_NOT_NAMES = {"The", "This", "That", "It", "But", "And", "In", "On", "A", "An", "We", "I", "If"}
+
+
+_TITLES = {
+    "President", "Minister", "Ambassador", "Secretary", "Senator", "Governor", "Mayor",
+    "Spokesman", "Spokeswoman", "Spokesperson", "Chairman", "Chairwoman", "Director",
+    "Chief", "General", "Gen.", "Rep.", "Sen.", "Gov.", "Prime", "Chancellor", "King",
+    "Queen", "Officer", "Commissioner", "Justice", "Judge", "CEO", "Professor", "Dr.",
+}  # fmt: skip
+
+
+def _clean_name(name: str) -> str | None:
+    """The name without leading function words or job titles ("Foreign Minister X")."""
+    words = name.split()
+    while words and words[0] in _NOT_NAMES:
+        words = words[1:]
+    titled = [i for i, word in enumerate(words) if word in _TITLES]
+    if titled and titled[-1] < len(words) - 1:
+        words = words[titled[-1] + 1 :]
+    name = " ".join(words).strip(" .,")
+    return name or None
+
+
+def claimant_of(sentence: str, previous: str | None = None) -> str | None:
+    """Who makes the claim, from attribution: "according to X", "X said", "said X";
+    "he said" takes the claimant of the sentence before. None: the article asserts it."""
+    for pattern in (_NAME_SAYS, _SAYS_NAME, _ACCORDING):
+        match = pattern.search(sentence)
+        if match and (name := _clean_name(match.group(1))):
+            return name
+    if previous and _PRONOUN_SAYS.search(sentence):
+        return previous
+    return None
+
+
+_QUOTE_MARKS = re.compile(r"[\"“”«»]")
+_NUMBER = re.compile(
+    r"\d|\b(?:percent|per cent|million|billion|trillion|thousand|hundred|half|twice|"
+    r"double|triple|dozens?|majority)\b",
+    re.IGNORECASE,
+)
+_FUTURE = re.compile(
+    r"\b(?:will|would|could|might|may|shall|going to|expected to|plans? to|likely|if|unless)\b",
+    re.IGNORECASE,
+)
+_CAUSAL = re.compile(
+    r"\b(?:because|caused?|causes|due to|as a result|leads? to|led to|results? in|"
+    r"resulted in|thanks to|blamed)\b",
+    re.IGNORECASE,
+)
+_POSITION = re.compile(
+    r"\b(?:should|must|support|supports|oppose|opposes|calls? for|called for|policy|"
+    r"committed to|vowed|pledged|ruled out)\b",
+    re.IGNORECASE,
+)
+
+
+def claim_type_of(sentence: str, claimant: str | None) -> str:
+    """The kind of claim, from the sentence's wording (first rule that applies)."""
+    if _QUOTE_MARKS.search(sentence) and claimant:
+        return "quote_attribution"
+    if _NUMBER.search(sentence):
+        return "statistic"
+    if _FUTURE.search(sentence):
+        return "prediction"
+    if _CAUSAL.search(sentence):
+        return "causal"
+    if _POSITION.search(sentence):
+        return "position"
+    if re.search(r"\b\w+ed\b|\b(?:was|were|did|had)\b", sentence):
+        return "event"
+    return "other"
+
+
+_CAPTION = re.compile(
+    r"^\(.*\)$|^In this (?:file )?(?:photo|image|picture)\b|\b(?:AP Photo|via AP|Getty Images|"
+    r"Photo by|Photograph:|File photo)\b",
+    re.IGNORECASE,
+)
+
+
+def is_caption(sentence: str) -> bool:
+    """Photo captions and credits state facts nobody needs to check."""
+    return bool(_CAPTION.search(sentence.strip()))
+
+
+# --- The extractor --------------------------------------------------------------------
+
+
+def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionResult:
+    """Every sentence likely to be a factual claim, as a grounded claim."""
+    from tracker.extract import ExtractionResult, merge_claims
+    from tracker.grounding import ArticleIndex
+    from tracker.schemas import ExtractedClaim
+
+    model = load_model()
+    threshold = model.claim_threshold if threshold is None else threshold
+    spans = [(a, b) for a, b in sentence_spans(text) if len(text[a:b].split()) >= 4]
+    sentences = [text[a:b] for a, b in spans]
+    probabilities = model.probabilities(sentences)
+    article = ArticleIndex(text)
+    claims, previous = [], None
+    for (start, end), sentence, (_, unimportant, checkworthy) in zip(
+        spans, sentences, probabilities, strict=True
+    ):
+        claimant = claimant_of(sentence, previous)
+        previous = claimant or previous
+        if unimportant + checkworthy < threshold or is_caption(sentence):
+            continue
+        claims.append(
+            ExtractedClaim.model_validate(
+                {
+                    "text": sentence,
+                    "quote": sentence,
+                    "claimant": claimant,
+                    "claim_type": claim_type_of(sentence, claimant),
+                    "checkworthiness": round(float(checkworthy), 4),
+                    "offline_score": round(float(checkworthy), 4),
+                },
+                context={"article": article, "window": (start, end)},
+            )
+        )
+    return ExtractionResult(
+        claims=merge_claims(claims),
+        dropped=0,
+        calls=[],
+        model=f"offline-{model.version[:12]}",
+        prompt_hash=model.version,
+    )
+
+
+def keep_checkworthy_paragraphs(text: str, threshold: float) -> list[tuple[int, int]]:
+    """Spans of the paragraphs with at least one sentence scoring `threshold` or more:
+    the rest need not be sent to a paid model (`--prefilter`)."""
+    import syntok.segmenter as segmenter
+
+    model = load_model()
+    kept = []
+    for paragraph in segmenter.analyze(text):
+        spans = [(s[0].offset, s[-1].offset + len(s[-1].value)) for s in paragraph if s]
+        if not spans:
+            continue
+        scores = model.checkworthiness([text[a:b] for a, b in spans])
+        if scores.max() >= threshold:
+            kept.append((spans[0][0], spans[-1][1]))
+    return kept
+
+
+def with_second_opinion(result: ExtractionResult) -> ExtractionResult:
+    """A model's claims, each with the offline score of its quote beside the model's own."""
+    if result.claims:
+        scores = load_model().checkworthiness([claim.quote for claim in result.claims])
+        result.claims = [
+            claim.model_copy(update={"offline_score": round(float(score), 4)})
+            for claim, score in zip(result.claims, scores, strict=True)
+        ]
+    return result
