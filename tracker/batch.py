@@ -81,7 +81,9 @@ class BatchReport:
             "dropped": sum(item.dropped for item in self.items),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost_usd": cost_usd(settings, self.prompt_tokens, self.completion_tokens),
+            "cost_usd": None
+            if settings.uses_offline
+            else cost_usd(settings, self.prompt_tokens, self.completion_tokens),
             "seconds": round(self.seconds, 3),
             "rate_limited": self.throttles,
             "stopped": self.stopped,
