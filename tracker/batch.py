@@ -23,7 +23,15 @@ from sqlmodel import Session, select
 
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
-from tracker.ingest import Extracted, ImportOutcome, Job, extract_job, find_job, store
+from tracker.ingest import (
+    Extracted,
+    ImportOutcome,
+    Job,
+    extract_job,
+    find_job,
+    known_response_format,
+    store,
+)
 from tracker.llm import ModelClient
 from tracker.models import Article, ArticleCreate, content_hash
 from tracker.pricing import cost_usd
@@ -115,7 +123,9 @@ async def run_batch(
     room = threading.Semaphore(4 * concurrency)  # read-ahead, so no worker waits on a disk
     halt = threading.Event()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
-    client = ModelClient(settings, concurrency=concurrency)
+    client = ModelClient(
+        settings, concurrency=concurrency, known_format=known_response_format(engine, settings)
+    )
     report = BatchReport()
     started = time.monotonic()
 

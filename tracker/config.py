@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 
+    # Structured output: "auto" negotiates (json_schema, then json_object, then prompt).
+    response_format: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+
     # HTTP behaviour; the SDK retries 408/409/429/5xx and timeouts itself.
     max_retries: int = Field(default=4, ge=0)
     request_timeout: float = Field(default=120.0, gt=0)

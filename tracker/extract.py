@@ -178,16 +178,18 @@ class _ChunkSession:
         try:
             record = await self.client.chat(self.messages, response_schema())
         except ModelOutputError as exc:
-            exc.record.attempt = attempt
-            self.calls.append(exc.record)
+            self._log(exc.record, attempt)
             return None
         except ModelCallError as exc:
-            exc.record.attempt = attempt
-            self.calls.append(exc.record)
+            self._log(exc.record, attempt)
             raise ExtractionFailed(exc.reason, self.calls, fatal=exc.fatal) from None
-        record.attempt = attempt
-        self.calls.append(record)
+        self._log(record, attempt)
         return record.content
+
+    def _log(self, record: CallRecord, attempt: int) -> None:
+        for call in [*record.fallbacks, record]:
+            call.attempt = attempt
+            self.calls.append(call)
 
     def _reask(self, content: str | None, instruction: str) -> None:
         if content:

@@ -90,6 +90,18 @@ def _ensure_article(session: Session, data: ArticleCreate) -> tuple[Article, boo
         return session.exec(select(Article).where(Article.content_hash == digest)).one(), False
 
 
+def known_response_format(engine: Engine, settings: Settings) -> str | None:
+    """The structured-output format this model server last accepted, from the call log,
+    so that a new run does not negotiate again."""
+    with Session(engine) as session:
+        return session.exec(
+            select(ModelCall.response_format)
+            .where(ModelCall.base_url == settings.safe_base_url, ModelCall.status_code == 200)
+            .order_by(ModelCall.id.desc())
+            .limit(1)
+        ).first()
+
+
 def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
     """A job for new text, or for a stored article (by text or by id). Reads only."""
     with Session(engine) as session:
@@ -129,7 +141,9 @@ def import_article(
     job = _job(article, data.source_path or "<input>")
 
     async def run() -> ImportOutcome:
-        client = ModelClient(settings, concurrency=1)
+        client = ModelClient(
+            settings, concurrency=1, known_format=known_response_format(engine, settings)
+        )
         try:
             return await run_job(engine, job, settings, client, force=force, retry_failed=True)
         finally:
@@ -247,7 +261,11 @@ def _log_calls(session: Session, article_id: int, calls: list[CallRecord], promp
             ModelCall(
                 article_id=article_id,
                 prompt_hash=prompt_hash,
-                **{k: v for k, v in vars(call).items() if k not in {"content", "request"}},
+                **{
+                    k: v
+                    for k, v in vars(call).items()
+                    if k not in {"content", "request", "fallbacks"}
+                },
                 request=call.request_json(),
             )
         )

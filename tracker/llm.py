@@ -57,6 +57,8 @@ class CallRecord:
     attempt: int = 1
     retries: int = 0
     content: str | None = field(default=None, repr=False)
+    # Calls refused for their response format just before this one (logged with it).
+    fallbacks: list[CallRecord] = field(default_factory=list, repr=False)
 
     def request_json(self) -> str:
         return json.dumps(self.request, ensure_ascii=False)
@@ -154,6 +156,31 @@ def make_client(settings: Settings, gate: RateGate | None = None) -> openai.Asyn
     )
 
 
+FORMATS = ("json_schema", "json_object", "prompt")
+_NEGOTIATED: dict[str, str] = {}  # base URL -> the format it accepted, for this process
+_NAMES_FORMAT = re.compile(r"response_format|json_schema|json_object|'text'", re.IGNORECASE)
+
+
+def _refuses_format(record: CallRecord) -> bool:
+    """A 400/422/500-like refusal whose message is about the response format."""
+    code = record.status_code or 0
+    return (
+        code >= 400
+        and code not in (401, 403, 404, 429)
+        and bool(_NAMES_FORMAT.search(record.response or ""))
+    )
+
+
+def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> list:
+    """The messages with the JSON schema spelled out in the system prompt."""
+    instruction = (
+        "\n\nAnswer with one JSON object, and nothing else, that is valid against this JSON "
+        f"schema:\n{json.dumps(schema, separators=(',', ':'))}"
+    )
+    first, *rest = messages
+    return [{**first, "content": first["content"] + instruction}, *rest]
+
+
 @cache
 def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
     """Checked in order; the first class that matches gives the reason."""
@@ -198,10 +225,17 @@ class ModelClient:
         client: openai.AsyncOpenAI | None = None,
         *,
         concurrency: int = 8,
+        known_format: str | None = None,
     ) -> None:
+        """`known_format`: the response format this server accepted before (call log)."""
         self.settings = settings
         self.gate = RateGate(concurrency)
         self._client = client
+        forced = None if settings.response_format == "auto" else settings.response_format
+        self.negotiable = forced is None
+        self.format = (
+            forced or _NEGOTIATED.get(settings.safe_base_url) or known_format or FORMATS[0]
+        )
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -214,23 +248,55 @@ class ModelClient:
             await self._client.close()
 
     async def chat(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> CallRecord:
-        """Send one request; return its record, or raise ModelError (its record attached)."""
+        """Send one request; return its record, or raise ModelError (its record attached).
+
+        Structured output is asked for in the best format the server takes: strict
+        `json_schema`, else `json_object` with the schema (llama-cpp-python), else JSON
+        described in the prompt. A refusal that names the format moves one step down,
+        for this and every later request to the same server.
+        """
+        refused: list[CallRecord] = []
+        while True:
+            fmt = self.format
+            try:
+                record = await self._chat_once(messages, schema, fmt)
+            except ModelCallError as exc:
+                following = FORMATS.index(fmt) + 1
+                if not (self.negotiable and _refuses_format(exc.record)) or following == len(
+                    FORMATS
+                ):
+                    exc.record.fallbacks = refused
+                    raise
+                exc.record.error = f"the server refused response_format {fmt}: {exc.reason}"
+                refused.append(exc.record)
+                if self.format == fmt:
+                    self.format = FORMATS[following]
+                continue
+            _NEGOTIATED[self.settings.safe_base_url] = fmt
+            record.fallbacks = refused
+            return record
+
+    async def _chat_once(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], fmt: str
+    ) -> CallRecord:
         import openai
 
-        body: dict[str, Any] = {
-            "model": self.settings.model,
-            "messages": messages,
-            "response_format": {
+        body: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+        if fmt == "json_schema":
+            body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "claims", "strict": True, "schema": schema},
-            },
-            "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_output_tokens,
-        }
+            }
+        elif fmt == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        else:
+            body["messages"] = _with_schema_in_prompt(messages, schema)
+        body["temperature"] = self.settings.temperature
+        body["max_tokens"] = self.settings.max_output_tokens
         record = CallRecord(
             model=self.settings.model,
             base_url=self.settings.safe_base_url,
-            response_format="json_schema",
+            response_format=fmt,
             request=body,
         )
         async with self.gate:
