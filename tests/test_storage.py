@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel, select
 from tracker.db import alembic_config, create_db_engine, migrate
 from tracker.export import ExportFilter, _cell, export
 from tracker.ingest import add_article
-from tracker.migrations import HEAD
+from tracker.migrations import HEAD, include_name
 from tracker.models import Article, ArticleCreate, Claim, ReviewEvent, Source, SourceCreate
 from tracker.review import StaleEdit, add_source, edit_claim, history, remove_source, set_status
 
@@ -50,9 +50,10 @@ def _article_with_claims(engine, n: int = 2, text: str = TEXT, **meta) -> tuple[
 
 def test_migrations_build_exactly_the_models_schema(engine):
     with engine.connect() as conn:
-        diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
         )
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 

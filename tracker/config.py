@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 
+    # Dashboard people: names listed here are admins; others get the default role
+    # until an admin gives them another.
+    admins: str = ""
+    default_role: Literal["viewer", "reviewer", "admin"] = "reviewer"
+
+    @property
+    def admin_names(self) -> set[str]:
+        return {name.strip() for name in self.admins.split(",") if name.strip()}
+
     # Structured output: "auto" negotiates (json_schema, then json_object, then prompt).
     response_format: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
 

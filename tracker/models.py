@@ -21,11 +21,13 @@ ClaimType = Literal[
 ]
 Stance = Literal["supports", "refutes", "context"]
 ExtractionState = Literal["pending", "extracted", "failed"]
+Role = Literal["viewer", "reviewer", "admin"]
 
 CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
 CLAIM_TYPES: tuple[str, ...] = get_args(ClaimType)
 STANCES: tuple[str, ...] = get_args(Stance)
 EXTRACTION_STATES: tuple[str, ...] = get_args(ExtractionState)
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def utcnow() -> datetime:
@@ -54,7 +56,7 @@ def Timestamp(**kwargs) -> datetime:
 class ArticleBase(SQLModel):
     title: str | None = None
     url: str | None = None
-    outlet: str | None = None
+    outlet: str | None = Field(default=None, index=True)
     author: str | None = None
     published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
@@ -106,7 +108,7 @@ class ClaimBase(SQLModel):
     quote_start: int
     quote_end: int
     claimant: str | None = Field(default=None, index=True)
-    claim_type: str = Field(default="other", max_length=32)
+    claim_type: str = Field(default="other", max_length=32, index=True)
     checkworthiness: float
     offline_score: float | None = Field(
         default=None, description="The offline model's check-worthiness of the quote"
@@ -119,6 +121,9 @@ class Claim(ClaimBase, table=True):
         sa.CheckConstraint(one_of("claim_type", CLAIM_TYPES), name="claim_type"),
         sa.CheckConstraint("checkworthiness >= 0 AND checkworthiness <= 1", name="claim_score"),
         sa.CheckConstraint("quote_start >= 0 AND quote_end > quote_start", name="claim_span"),
+        # The review queue: by status, most check-worthy first; or by score alone.
+        sa.Index("ix_claim_status_score", "status", "checkworthiness"),
+        sa.Index("ix_claim_score", "checkworthiness"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -210,3 +215,14 @@ class ModelCall(SQLModel, table=True):
     finish_reason: str | None = None
     refusal: str | None = Field(default=None, sa_type=sa.Text)
     error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Reviewer(SQLModel, table=True):
+    """Someone who works in the dashboard, and what they may do there."""
+
+    __table_args__ = (sa.CheckConstraint(one_of("role", ROLES), name="reviewer_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    role: str = Field(default="reviewer", max_length=16)
+    added_at: datetime = Timestamp(default_factory=utcnow)

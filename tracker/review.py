@@ -14,7 +14,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from tracker.db import session_scope
-from tracker.models import CLAIM_STATUSES, Claim, ReviewEvent, Source, SourceCreate, utcnow
+from tracker.models import (
+    CLAIM_STATUSES,
+    Claim,
+    Reviewer,
+    ReviewEvent,
+    Source,
+    SourceCreate,
+    utcnow,
+)
 
 
 class StaleEdit(Exception):
@@ -28,11 +36,55 @@ class StaleEdit(Exception):
         self.current = current
 
 
-def _actor(actor: str) -> str:
+class NotAllowed(PermissionError):
+    """The person's role does not allow this action."""
+
+
+_RANK = {"viewer": 0, "reviewer": 1, "admin": 2}
+
+
+def role_of(engine: Engine, name: str) -> str:
+    """A person's role: as set by an admin, else admin when listed in TRACKER_ADMINS,
+    else TRACKER_DEFAULT_ROLE (reviewer unless configured otherwise)."""
+    from tracker.config import get_settings
+
+    with Session(engine) as session:
+        stored = session.exec(select(Reviewer.role).where(Reviewer.name == name)).first()
+    if stored:
+        return stored
+    settings = get_settings()
+    return "admin" if name in settings.admin_names else settings.default_role
+
+
+def _actor(actor: str, engine: Engine | None = None, needs: str = "reviewer") -> str:
     actor = (actor or "").strip()
     if not actor:
         raise ValueError("every change records who made it: give a reviewer name")
+    if engine is not None and _RANK[role_of(engine, actor)] < _RANK[needs]:
+        raise NotAllowed(f"{actor} may not do this: it needs the {needs} role")
     return actor
+
+
+def set_role(engine: Engine, name: str, role: str, *, actor: str) -> None:
+    """Give `name` a role (admins only)."""
+    actor = _actor(actor, engine, needs="admin")
+    if role not in _RANK:
+        raise ValueError(f"unknown role {role!r}; use viewer, reviewer or admin")
+    with session_scope(engine) as session:
+        row = session.exec(select(Reviewer).where(Reviewer.name == name.strip())).first()
+        row = row or Reviewer(name=name.strip())
+        row.role = role
+        session.add(row)
+
+
+def delete_claim(engine: Engine, claim_id: int, *, actor: str) -> None:
+    """Remove a claim with its sources and history (admins only)."""
+    _actor(actor, engine, needs="admin")
+    with session_scope(engine) as session:
+        claim = session.get(Claim, claim_id)
+        if claim is None:
+            raise LookupError(f"no claim with id {claim_id}")
+        session.delete(claim)
 
 
 def _update_claim(
@@ -65,7 +117,7 @@ def set_status(
 ) -> Claim:
     if status not in CLAIM_STATUSES:
         raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
-    actor = _actor(actor)
+    actor = _actor(actor, engine)
     with session_scope(engine) as session:
         before = session.get(Claim, claim_id)
         old = before.status if before else None
@@ -99,7 +151,7 @@ def edit_claim(
         raise ValueError(f"cannot edit {', '.join(sorted(unknown))}; editable: text, claimant")
     if "text" in changes and not (changes["text"] or "").strip():
         raise ValueError("the claim text cannot be empty")
-    actor = _actor(actor)
+    actor = _actor(actor, engine)
     with session_scope(engine) as session:
         before = session.get(Claim, claim_id)
         if before is None:
@@ -123,7 +175,7 @@ def edit_claim(
 
 
 def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: str) -> Source:
-    actor = _actor(actor)
+    actor = _actor(actor, engine)
     with session_scope(engine) as session:
         if session.get(Claim, claim_id) is None:
             raise LookupError(f"no claim with id {claim_id}")
@@ -150,7 +202,7 @@ def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: st
 
 
 def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:
-    actor = _actor(actor)
+    actor = _actor(actor, engine)
     with session_scope(engine) as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -164,6 +216,12 @@ def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:
             )
         )
         session.delete(source)
+
+
+def sources(engine: Engine, claim_id: int) -> list[Source]:
+    with Session(engine) as session:
+        query = select(Source).where(Source.claim_id == claim_id).order_by(Source.id)
+        return list(session.exec(query).all())
 
 
 def history(engine: Engine, claim_id: int) -> list[ReviewEvent]:

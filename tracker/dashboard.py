@@ -1,0 +1,588 @@
+"""The Streamlit pages. Each is a thin layer over the library (queue, review, ingest,
+export): everything the dashboard does, the CLI or a script can do the same way.
+
+Article text and model output are untrusted: they are shown only through st.text,
+st.code and st.dataframe, which render text as text, never as Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from tracker.config import Settings, get_settings
+from tracker.db import get_engine
+from tracker.export import ExportFilter, export
+from tracker.ingest import import_article
+from tracker.models import (
+    CLAIM_STATUSES,
+    CLAIM_TYPES,
+    ROLES,
+    STANCES,
+    Article,
+    ArticleCreate,
+    Claim,
+    ReviewEvent,
+    SourceCreate,
+)
+from tracker.queue import QueueFilter, distinct_values, next_claim, queue_page, status_counts
+from tracker.readers import FORMATS, ReadError, parse
+from tracker.review import (
+    NotAllowed,
+    StaleEdit,
+    add_source,
+    delete_claim,
+    edit_claim,
+    history,
+    remove_source,
+    role_of,
+    set_role,
+    set_status,
+    sources,
+)
+
+PAGE_SIZE = 50
+
+
+# --- Shared -----------------------------------------------------------------------------
+
+
+def engine() -> Engine:
+    return get_engine(get_settings().database_url)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def who() -> tuple[str | None, str]:
+    """The person at the keyboard and their role (set by `sign_in` on every run)."""
+    return st.session_state.get("identity", (None, "viewer"))
+
+
+def sign_in() -> tuple[str | None, str]:
+    """The sidebar's identity box, on every page. With OIDC configured in
+    .streamlit/secrets.toml, the login names the person; otherwise they give a name
+    before they can change anything. Their role comes from the database."""
+    identity = _identify()
+    st.session_state["identity"] = identity
+    return identity
+
+
+def _identify() -> tuple[str | None, str]:
+    if _login_configured():
+        if not st.user.is_logged_in:
+            st.sidebar.button("Log in", on_click=st.login)
+            return None, "viewer"
+        name = st.user.get("name") or st.user.get("email")
+        st.sidebar.text(f"Signed in as {name}")
+        st.sidebar.button("Log out", on_click=st.logout)
+    else:
+        name = st.sidebar.text_input(
+            "Your name", key="reviewer_name", help="Every change records who made it."
+        ).strip()
+    if not name:
+        st.sidebar.info("Give your name to review claims.")
+        return None, "viewer"
+    role = role_of(engine(), name)
+    st.sidebar.text(f"Role: {role}")
+    return name, role
+
+
+def _login_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def can_edit(role: str) -> bool:
+    return role in ("reviewer", "admin")
+
+
+def queue_filter() -> QueueFilter:
+    return QueueFilter.from_params(st.query_params.to_dict())
+
+
+def act(action, *args, **kwargs) -> bool:
+    """Run a review action, turning refusals into messages instead of tracebacks."""
+    try:
+        action(*args, **kwargs)
+    except StaleEdit as stale:
+        st.error(str(stale))
+        st.text(f"Now: status {stale.current.status}, claim: {stale.current.text}")
+        return False
+    except (NotAllowed, ValueError, LookupError, ValidationError) as refused:
+        st.error(str(refused))
+        return False
+    return True
+
+
+# --- Review queue -----------------------------------------------------------------------
+
+
+def queue() -> None:
+    st.header("Review queue")
+    flt = queue_filter()
+    db = engine()
+    with st.sidebar.expander("Filters", expanded=True):
+        search = st.text_input("Search claims and quotes", value=flt.search or "")
+        statuses = st.multiselect("Status", CLAIM_STATUSES, default=list(flt.statuses))
+        types = st.multiselect("Claim type", CLAIM_TYPES, default=list(flt.claim_types))
+        outlets = ["", *distinct_values(db, Article.outlet)]
+        outlet = st.selectbox(
+            "Outlet", outlets, index=outlets.index(flt.outlet) if flt.outlet in outlets else 0
+        )
+        claimants = ["", *distinct_values(db, Claim.claimant)]
+        claimant = st.selectbox(
+            "Claimant",
+            claimants,
+            index=claimants.index(flt.claimant) if flt.claimant in claimants else 0,
+        )
+        low, high = st.slider(
+            "Check-worthiness", 0.0, 1.0, (flt.min_score, flt.max_score), step=0.05
+        )
+        since = st.date_input("Published since", value=flt.since, format="YYYY-MM-DD")
+        until = st.date_input("Published until", value=flt.until, format="YYYY-MM-DD")
+        sort = st.selectbox("Sort", ["checkworthiness", "newest", "updated", "article"])
+    flt = QueueFilter(
+        statuses=tuple(statuses),
+        claim_types=tuple(types),
+        claimant=claimant or None,
+        outlet=outlet or None,
+        article_id=flt.article_id,
+        since=since if isinstance(since, date) else None,
+        until=until if isinstance(until, date) else None,
+        min_score=low,
+        max_score=high,
+        search=search or None,
+    )
+    page = int(st.query_params.get("page", 0) or 0)
+    st.query_params.from_dict({**flt.to_params(), **({"page": str(page)} if page else {})})
+
+    counts = status_counts(db, flt)
+    columns = st.columns(len(counts))
+    for column, (status, count) in zip(columns, counts.items(), strict=True):
+        column.metric(status.replace("_", " "), count)
+    rows, total = queue_page(db, flt, page=page, page_size=PAGE_SIZE, sort=sort)
+    st.text(f"{total} claims match; page {page + 1} of {max(1, -(-total // PAGE_SIZE))}")
+    if not rows:
+        st.text("No claims match these filters.")
+        return
+    table = pd.DataFrame(
+        [
+            {
+                "id": r.claim.id,
+                "score": r.claim.checkworthiness,
+                "status": r.claim.status,
+                "claim": r.claim.text,
+                "claimant": r.claim.claimant or "",
+                "type": r.claim.claim_type,
+                "article": r.article_title or "",
+                "outlet": r.outlet or "",
+            }
+            for r in rows
+        ]
+    )
+    picked = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="queue_table",
+    )
+    chosen = picked.selection.rows if picked and picked.selection else []
+    if chosen:
+        open_claim(int(table.iloc[chosen[0]]["id"]), flt)
+    left, right = st.columns(2)
+    if page > 0 and left.button("Previous page"):
+        st.query_params["page"] = str(page - 1)
+        st.rerun()
+    if (page + 1) * PAGE_SIZE < total and right.button("Next page"):
+        st.query_params["page"] = str(page + 1)
+        st.rerun()
+    st.text_input("Open claim by id", key="open_id", on_change=_open_typed_id)
+
+
+def _open_typed_id() -> None:
+    typed = st.session_state.get("open_id", "").strip()
+    if typed.isdigit():
+        st.session_state["go_claim"] = int(typed)
+
+
+def open_claim(claim_id: int, flt: QueueFilter | None = None) -> None:
+    params = {**(flt or queue_filter()).to_params(), "claim": str(claim_id)}
+    st.switch_page(CLAIM_PAGE, query_params=params)
+
+
+# --- Claim ------------------------------------------------------------------------------
+
+
+def _context(text: str, start: int, end: int) -> tuple[str, str]:
+    """The paragraph before and the text of the quote's own paragraph(s) around it."""
+    breaks = [m.end() for m in re.finditer(r"\n\s*\n", text)]
+    para_start = max([b for b in breaks if b <= start], default=0)
+    para_end = min([m.start() for m in re.finditer(r"\n\s*\n", text) if m.start() >= end],
+                   default=len(text))  # fmt: skip
+    return text[para_start:start], text[end:para_end]
+
+
+def claim() -> None:
+    db = engine()
+    if "go_claim" in st.session_state:
+        st.query_params["claim"] = str(st.session_state.pop("go_claim"))
+    raw = st.query_params.get("claim", "")
+    if not raw.isdigit():
+        st.header("Claim")
+        st.text("Pick a claim in the review queue.")
+        return
+    claim_id = int(raw)
+    with Session(db) as session:
+        current = session.get(Claim, claim_id)
+        article = session.get(Article, current.article_id) if current else None
+    if current is None or article is None:
+        st.error(f"There is no claim {claim_id}.")
+        return
+    name, role = who()
+    st.header(f"Claim {current.id}")
+    st.text(current.text)
+    meta = st.columns(4)
+    meta[0].metric("Status", current.status.replace("_", " "))
+    meta[1].metric("Check-worthiness", f"{current.checkworthiness:.2f}")
+    meta[2].metric(
+        "Offline score", "-" if current.offline_score is None else f"{current.offline_score:.2f}"
+    )
+    meta[3].metric("Version", current.version)
+    st.text(f"Claimant: {current.claimant or '(the article itself)'}   Type: {current.claim_type}")
+    prompt = (current.prompt_hash or "")[:12]
+    st.text(
+        f"Provenance: {current.model or 'unknown model'}, prompt {prompt}, "
+        f"{current.created_at:%Y-%m-%d %H:%M} UTC"
+    )
+    st.subheader("In the article")
+    st.text(f"{article.title or 'Untitled'} — {article.outlet or ''} {article.url or ''}")
+    before, after = _context(article.text, current.quote_start, current.quote_end)
+    if before.strip():
+        st.text(before.strip())
+    st.code(current.quote, language=None, wrap_lines=True)
+    if after.strip():
+        st.text(after.strip())
+
+    flt = queue_filter()
+    upcoming = next_claim(db, flt, claim_id)
+    editable = name is not None and can_edit(role)
+    st.subheader("Verdict")
+    with st.form("status"):
+        status = st.radio(
+            "Status", CLAIM_STATUSES, index=CLAIM_STATUSES.index(current.status), horizontal=True
+        )
+        note = st.text_area("Note")
+        save, save_next = st.columns(2)
+        saved = save.form_submit_button("Save", disabled=not editable)
+        saved_next = save_next.form_submit_button("Save and next", disabled=not editable)
+    if (saved or saved_next) and act(
+        set_status, db, claim_id, status, actor=name or "", expected_version=current.version,
+        note=note or None,
+    ):  # fmt: skip
+        st.toast("Saved.")
+        if saved_next and upcoming:
+            open_claim(upcoming, flt)
+        st.rerun()
+
+    st.subheader("Sources")
+    for source in sources(db, claim_id):
+        left, right = st.columns([5, 1])
+        left.text(
+            f"[{source.stance}] {source.title or source.url}\n{source.url}\n{source.note or ''}"
+        )
+        if right.button("Remove", key=f"remove_{source.id}", disabled=not editable) and act(
+            remove_source, db, source.id, actor=name or ""
+        ):
+            st.rerun()
+    with st.form("source", clear_on_submit=True):
+        url = st.text_input("URL")
+        title = st.text_input("Title")
+        stance = st.selectbox("Stance", STANCES, index=STANCES.index("context"))
+        source_note = st.text_input("Note")
+        if st.form_submit_button("Add source", disabled=not editable):
+            try:
+                new = SourceCreate(
+                    url=url, title=title or None, stance=stance, note=source_note or None
+                )
+            except ValidationError:
+                st.error("That is not a web address (http:// or https://).")
+            else:
+                if act(add_source, db, claim_id, new, actor=name or ""):
+                    st.rerun()
+
+    st.subheader("Correct the claim")
+    with st.form("edit"):
+        text = st.text_area("Claim", value=current.text)
+        claimant = st.text_input("Claimant", value=current.claimant or "")
+        if st.form_submit_button("Save correction", disabled=not editable):
+            changes = {"text": text, "claimant": claimant or None}
+            changes = {k: v for k, v in changes.items() if v != getattr(current, k)}
+            if changes and act(
+                edit_claim, db, claim_id, actor=name or "", expected_version=current.version,
+                **changes,
+            ):  # fmt: skip
+                st.rerun()
+    deleting = role == "admin" and st.button("Delete this claim")
+    if deleting and act(delete_claim, db, claim_id, actor=name or ""):
+        st.switch_page(QUEUE_PAGE)
+
+    st.subheader("History")
+    events = history(db, claim_id)
+    if events:
+        st.dataframe(
+            pd.DataFrame([_event_row(e) for e in events]), hide_index=True, width="stretch"
+        )
+    else:
+        st.text("No changes yet.")
+    if upcoming and st.button("Next claim"):
+        open_claim(upcoming, flt)
+
+
+def _event_row(event: ReviewEvent) -> dict:
+    return {
+        "when": f"{event.at:%Y-%m-%d %H:%M}",
+        "who": event.actor,
+        "what": event.action,
+        "field": event.field or "",
+        "from": event.from_value or "",
+        "to": event.to_value or "",
+        "note": event.note or "",
+    }
+
+
+# --- Articles ---------------------------------------------------------------------------
+
+
+def articles() -> None:
+    st.header("Articles")
+    db = engine()
+    _name, role = who()
+    with Session(db) as session:
+        counts = dict(
+            session.exec(select(Claim.article_id, func.count()).group_by(Claim.article_id)).all()
+        )
+        rows = session.exec(select(Article).order_by(Article.id.desc()).limit(500)).all()
+    if not rows:
+        st.text("No articles yet. Import some on the Import page or with `tracker import`.")
+        return
+    table = pd.DataFrame(
+        [
+            {
+                "id": a.id,
+                "title": a.title or "",
+                "outlet": a.outlet or "",
+                "state": a.extraction_state,
+                "claims": counts.get(a.id, 0),
+                "error": a.extraction_error or "",
+            }
+            for a in rows
+        ]
+    )
+    picked = st.dataframe(
+        table, hide_index=True, width="stretch", on_select="rerun",
+        selection_mode="single-row", key="articles_table",
+    )  # fmt: skip
+    chosen = picked.selection.rows if picked and picked.selection else []
+    if not chosen:
+        return
+    article = rows[chosen[0]]
+    st.subheader(article.title or f"Article {article.id}")
+    st.text(f"{article.outlet or ''} {article.url or ''}  state: {article.extraction_state}")
+    if article.extraction_error:
+        st.error(f"Extraction: {article.extraction_error}")
+    if role == "admin" and st.button("Re-extract"):
+        data = ArticleCreate(text=article.text, title=article.title)
+        with st.spinner("Extracting..."):
+            outcome = import_article(db, data, settings(), force=True)
+        st.text(f"{outcome.state}: {outcome.claims} claims {outcome.error or ''}")
+    with Session(db) as session:
+        claims = session.exec(
+            select(Claim).where(Claim.article_id == article.id).order_by(Claim.quote_start)
+        ).all()
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": c.id,
+                    "status": c.status,
+                    "score": c.checkworthiness,
+                    "claim": c.text,
+                    "quote": c.quote,
+                }
+                for c in claims
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.text(article.text)
+
+
+# --- Import -----------------------------------------------------------------------------
+
+
+def importer() -> None:
+    st.header("Import")
+    db = engine()
+    _name, role = who()
+    if not can_edit(role):
+        st.info("Importing needs the reviewer role (and your name in the sidebar).")
+        return
+    extractor = "the offline extractor" if settings().uses_offline else f"{settings().model}"
+    st.text(f"Claims will be extracted with {extractor}.")
+    with st.form("paste"):
+        title = st.text_input("Title")
+        url = st.text_input("URL")
+        outlet = st.text_input("Outlet")
+        text = st.text_area("Article text", height=240)
+        uploads = st.file_uploader(
+            "Or upload files", type=[s.lstrip(".") for s in FORMATS], accept_multiple_files=True
+        )
+        go = st.form_submit_button("Import and extract")
+    if not go:
+        return
+    items: list[ArticleCreate | ReadError] = []
+    if text.strip():
+        try:
+            items.append(ArticleCreate(text=text, title=title, url=url, outlet=outlet))
+        except ValidationError as exc:
+            items.append(ReadError("pasted text", exc.errors()[0]["msg"]))
+    for upload in uploads or []:
+        fmt = FORMATS.get("." + upload.name.rsplit(".", 1)[-1].lower(), "txt")
+        items.extend(parse(upload.name, upload.getvalue(), fmt, None))
+    if not items:
+        st.warning("Paste a text or choose files.")
+        return
+    progress = st.progress(0.0, text="Importing...")
+    for number, item in enumerate(items, 1):
+        if isinstance(item, ReadError):
+            st.error(f"{item.source}: {item.reason}")
+        else:
+            if outlet and not item.outlet:
+                item = item.model_copy(update={"outlet": outlet})
+            outcome = import_article(db, item, settings())
+            label = item.title or item.source_path or "article"
+            if outcome.state == "failed":
+                st.error(f"{label}: {outcome.error}")
+            else:
+                st.success(f"{label}: {outcome.claims} claims ({outcome.state}).")
+                if outcome.article_id:
+                    st.page_link(
+                        QUEUE_PAGE, label=f"Review the claims of {label}",
+                        query_params={"article_id": str(outcome.article_id)},
+                    )  # fmt: skip
+        progress.progress(number / len(items), text=f"{number} of {len(items)}")
+
+
+# --- Overview ---------------------------------------------------------------------------
+
+
+def overview() -> None:
+    st.header("Overview")
+    db = engine()
+    with Session(db) as session:
+        by_day = session.exec(
+            select(func.date(Claim.updated_at), Claim.status, func.count()).group_by(
+                func.date(Claim.updated_at), Claim.status
+            )
+        ).all()
+        by_outlet = session.exec(
+            select(Article.outlet, func.count())
+            .join(Claim, Claim.article_id == Article.id)
+            .group_by(Article.outlet)
+            .order_by(func.count().desc())
+            .limit(15)
+        ).all()
+        by_claimant = session.exec(
+            select(Claim.claimant, func.count())
+            .where(Claim.claimant.is_not(None))
+            .group_by(Claim.claimant)
+            .order_by(func.count().desc())
+            .limit(15)
+        ).all()
+    if not by_day:
+        st.text("No claims yet.")
+        return
+    st.subheader("Claims by status, by day of their last change")
+    frame = pd.DataFrame(by_day, columns=["day", "status", "claims"])
+    st.bar_chart(frame, x="day", y="claims", color="status")
+    left, right = st.columns(2)
+    left.subheader("By outlet")
+    left.bar_chart(pd.DataFrame(by_outlet, columns=["outlet", "claims"]).fillna("(none)"),
+                   x="outlet", y="claims")  # fmt: skip
+    right.subheader("By claimant")
+    right.bar_chart(pd.DataFrame(by_claimant, columns=["claimant", "claims"]), x="claimant",
+                    y="claims")  # fmt: skip
+    st.subheader("Most check-worthy, still unreviewed")
+    rows, _ = queue_page(db, QueueFilter(statuses=("unreviewed",)), page_size=10)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"id": r.claim.id, "score": r.claim.checkworthiness, "claim": r.claim.text}
+                for r in rows
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+# --- Export -----------------------------------------------------------------------------
+
+
+def exporter() -> None:
+    st.header("Export")
+    flt = queue_filter()
+    st.text("Exports the claims of the review queue's status and outlet filters.")
+    where = ExportFilter(statuses=list(flt.statuses) or None, outlet=flt.outlet)
+    for fmt, mime in (("jsonl", "application/jsonl"), ("csv", "text/csv")):
+        buffer = io.StringIO()
+        count = export(engine(), fmt, buffer, where)
+        st.download_button(
+            f"Download {count} claims as {fmt.upper()}", buffer.getvalue(),
+            file_name=f"claims.{fmt}", mime=mime,
+        )  # fmt: skip
+
+
+# --- People -----------------------------------------------------------------------------
+
+
+def people() -> None:
+    st.header("People")
+    name, role = who()
+    if role != "admin":
+        st.info("Managing roles needs the admin role.")
+        return
+    with st.form("role"):
+        person = st.text_input("Name")
+        new_role = st.selectbox("Role", ROLES)
+        if st.form_submit_button("Set role") and act(
+            set_role, engine(), person, new_role, actor=name or ""
+        ):
+            st.success(f"{person} is now {new_role}.")
+
+
+QUEUE_PAGE = st.Page(queue, title="Review queue", url_path="queue", default=True)
+CLAIM_PAGE = st.Page(claim, title="Claim", url_path="claim")
+PAGES = [
+    QUEUE_PAGE,
+    CLAIM_PAGE,
+    st.Page(articles, title="Articles", url_path="articles"),
+    st.Page(importer, title="Import", url_path="import"),
+    st.Page(overview, title="Overview", url_path="overview"),
+    st.Page(exporter, title="Export", url_path="export"),
+    st.Page(people, title="People", url_path="people"),
+]

@@ -1,0 +1,196 @@
+"""The review queue: filtered, sorted, paged in SQL, so a million claims cost one page.
+
+Full-text search uses SQLite FTS5 (the `claim_fts` table, kept in step by triggers) or
+PostgreSQL's text search (an expression index over text and quote); see migration 0003.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from tracker.models import CLAIM_STATUSES, Article, Claim
+
+SORTS = {
+    "checkworthiness": (Claim.checkworthiness.desc(), Claim.id),
+    "newest": (Claim.created_at.desc(), Claim.id.desc()),
+    "updated": (Claim.updated_at.desc(), Claim.id.desc()),
+    "article": (Claim.article_id, Claim.quote_start),
+}
+
+
+@dataclass
+class QueueFilter:
+    statuses: tuple[str, ...] = ()
+    claim_types: tuple[str, ...] = ()
+    claimant: str | None = None
+    outlet: str | None = None
+    article_id: int | None = None
+    since: date | None = None  # the article's publication date (else import date)
+    until: date | None = None
+    min_score: float = 0.0
+    max_score: float = 1.0
+    search: str | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """The filter as URL query parameters (only what differs from the default)."""
+        params = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in (None, (), "") or value == f.default:
+                continue
+            params[f.name] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> QueueFilter:
+        """The filter in URL query parameters; anything malformed is ignored, not fatal."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = params.get(f.name)
+            if not raw:
+                continue
+            try:
+                if f.name in ("statuses", "claim_types"):
+                    values[f.name] = tuple(v for v in raw.split(",") if v)
+                elif f.name == "article_id":
+                    values[f.name] = int(raw)
+                elif f.name in ("min_score", "max_score"):
+                    values[f.name] = min(1.0, max(0.0, float(raw)))
+                elif f.name in ("since", "until"):
+                    values[f.name] = date.fromisoformat(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                continue
+        return cls(**values)
+
+
+def _order(sort: str) -> tuple:
+    return SORTS.get(sort, SORTS["checkworthiness"])
+
+
+def _fts_query(text: str) -> str:
+    """User words as an FTS5 query of quoted prefix terms (no operator injection)."""
+    words = re.findall(r"\w+", text)
+    return " ".join(f'"{w}"*' for w in words)
+
+
+def _where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = True) -> Any:
+    if with_status and flt.statuses:
+        query = query.where(Claim.status.in_(flt.statuses))
+    if flt.claim_types:
+        query = query.where(Claim.claim_type.in_(flt.claim_types))
+    if flt.claimant:
+        query = query.where(Claim.claimant == flt.claimant)
+    if flt.outlet:
+        query = query.where(Article.outlet == flt.outlet)
+    if flt.article_id is not None:
+        query = query.where(Claim.article_id == flt.article_id)
+    day = func.coalesce(Article.published_at, Article.imported_at)
+    if flt.since:
+        query = query.where(day >= datetime.combine(flt.since, time.min))
+    if flt.until:
+        query = query.where(day <= datetime.combine(flt.until, time.max))
+    if flt.min_score > 0:
+        query = query.where(Claim.checkworthiness >= flt.min_score)
+    if flt.max_score < 1:
+        query = query.where(Claim.checkworthiness <= flt.max_score)
+    if flt.search and re.search(r"\w", flt.search):
+        if dialect == "sqlite":
+            matches = sa.text("claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q)")
+            query = query.where(matches.bindparams(q=_fts_query(flt.search)))
+        else:
+            # The same expression as the GIN index of migration 0003, so the index is used.
+            document = func.to_tsvector(
+                sa.literal_column("'english'::regconfig"),
+                Claim.text.concat(sa.literal_column("' '")).concat(Claim.quote),
+            )
+            tsquery = func.plainto_tsquery(sa.literal_column("'english'::regconfig"), flt.search)
+            query = query.where(document.op("@@")(tsquery))
+    return query
+
+
+def _needs_article(flt: QueueFilter) -> bool:
+    return bool(flt.outlet or flt.since or flt.until)
+
+
+@dataclass
+class QueueRow:
+    claim: Claim
+    article_title: str | None
+    outlet: str | None
+
+
+def queue_page(
+    engine: Engine,
+    flt: QueueFilter,
+    *,
+    page: int = 0,
+    page_size: int = 50,
+    sort: str = "checkworthiness",
+) -> tuple[list[QueueRow], int]:
+    """One page of the queue, and how many claims match in all."""
+    dialect = engine.dialect.name
+    with Session(engine) as session:
+        rows_query = select(Claim, Article.title, Article.outlet).join(
+            Article, Article.id == Claim.article_id
+        )
+        rows_query = _where(rows_query, flt, dialect).order_by(
+            *SORTS.get(sort, SORTS["checkworthiness"])
+        )
+        rows = session.exec(rows_query.offset(page * page_size).limit(page_size)).all()
+        count_query = select(func.count()).select_from(Claim)
+        if _needs_article(flt):
+            count_query = count_query.join(Article, Article.id == Claim.article_id)
+        total = session.exec(_where(count_query, flt, dialect)).one()
+    return [QueueRow(c, title, outlet) for c, title, outlet in rows], total
+
+
+def status_counts(engine: Engine, flt: QueueFilter) -> dict[str, int]:
+    """Claims per status under the filter's other conditions."""
+    with Session(engine) as session:
+        query = select(Claim.status, func.count()).select_from(Claim)
+        if _needs_article(flt):
+            query = query.join(Article, Article.id == Claim.article_id)
+        query = _where(query, flt, engine.dialect.name, with_status=False).group_by(Claim.status)
+        found = dict(session.exec(query).all())
+    return {status: found.get(status, 0) for status in CLAIM_STATUSES}
+
+
+def next_claim(
+    engine: Engine, flt: QueueFilter, claim_id: int, sort: str = "checkworthiness"
+) -> int | None:
+    """The claim after `claim_id` in the queue's order; ask before acting on the claim,
+    since the action may take it out of the filtered queue."""
+    with Session(engine) as session:
+        query = select(Claim.id).join(Article, Article.id == Claim.article_id)
+        query = _where(query, flt, engine.dialect.name).order_by(
+            *SORTS.get(sort, SORTS["checkworthiness"])
+        )
+        ids = list(session.exec(query.limit(1000)).all())
+    if claim_id in ids:
+        position = ids.index(claim_id)
+        return ids[position + 1] if position + 1 < len(ids) else None
+    return next((i for i in ids if i != claim_id), None)
+
+
+def distinct_values(engine: Engine, column: Any, limit: int = 500) -> list[str]:
+    """Known outlets or claimants, for filter choices (most frequent first)."""
+    with Session(engine) as session:
+        table = Article if column.class_ is Article else Claim
+        query = (
+            select(column, func.count())
+            .select_from(table)
+            .where(column.is_not(None))
+            .group_by(column)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
+        return [value for value, _ in session.exec(query).all()]
