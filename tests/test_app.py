@@ -1,43 +1,205 @@
-"""The dashboard entry point renders over the same database the CLI writes."""
+"""The dashboard, driven with Streamlit's AppTest: every page, and every review action."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import Session
+import pytest
+from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from tracker.db import get_engine
 from tracker.ingest import add_article
-from tracker.models import ArticleCreate, Claim
+from tracker.models import ArticleCreate, Claim, ReviewEvent, Source
+from tracker.review import set_role, set_status
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-HOSTILE = '<script>alert("x")</script> ![img](http://evil.example/p.png) prices rose 9%'
+HOSTILE = (
+    'Officials said <script>alert("x")</script> prices rose 9% in May. '
+    "![tracker](http://evil.example/p.png) [click](javascript:alert(1)) **bold** claim."
+)
 
 
-def test_dashboard_shows_claims_as_inert_text(monkeypatch, tmp_path):
+@pytest.fixture
+def db(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     monkeypatch.setenv("TRACKER_DATABASE_URL", url)
+    monkeypatch.setenv("TRACKER_ADMINS", "root")
     engine = get_engine(url)
-    article, _ = add_article(engine, ArticleCreate(text=HOSTILE, title="<b>bold</b>"))
+    article, _ = add_article(
+        engine, ArticleCreate(text=HOSTILE, title="<b>Title</b>", outlet="Wire")
+    )
     with Session(engine) as session:
-        session.add(
-            Claim(
-                article_id=article.id,
-                text=HOSTILE,
-                quote="prices rose 9%",
-                quote_start=HOSTILE.index("prices"),
-                quote_end=len(HOSTILE),
-                checkworthiness=0.7,
-            )
-        )
+        for i in range(3):
+            session.add(
+                Claim(
+                    article_id=article.id, text=f"{HOSTILE} ({i})", quote="prices rose 9% in May",
+                    quote_start=HOSTILE.index("prices"), quote_end=HOSTILE.index(" in May") + 7,
+                    checkworthiness=0.9 - i / 10, claim_type="statistic",
+                )
+            )  # fmt: skip
         session.commit()
+    return engine
 
+
+def _page_script(function_name: str) -> None:
+    from tracker import dashboard
+
+    dashboard.sign_in()
+    getattr(dashboard, function_name)()
+
+
+def page(function_name: str, *, claim: int | None = None, name: str | None = None) -> AppTest:
+    """One dashboard page, as app.py runs it (sign-in box first)."""
+
+    app = AppTest.from_function(_page_script, args=(function_name,), default_timeout=30)
+    if claim is not None:
+        app.query_params["claim"] = str(claim)
+    app.run()
+    if name is not None:
+        app.sidebar.text_input(key="reviewer_name").input(name).run()
+    return app
+
+
+def _claim(engine, claim_id: int) -> Claim:
+    with Session(engine) as session:
+        return session.get(Claim, claim_id)
+
+
+def _no_rendered_markup(app: AppTest) -> None:
+    rendered = [m.value for m in app.markdown] + [e.value for e in app.error]
+    assert not any("<script>" in value or "evil.example" in value for value in rendered)
+
+
+def test_the_app_opens_on_the_queue(db):
     app = AppTest.from_file(APP, default_timeout=30).run()
-
     assert not app.exception
-    table = app.dataframe[0].value
-    assert table["claim"].tolist() == [HOSTILE]  # shown verbatim in a table, not rendered
-    assert table["article"].tolist() == ["<b>bold</b>"]
-    assert all("<script>" not in m.value for m in app.markdown)
-    assert "No language model is configured." in [w.value for w in app.warning]
+    assert app.dataframe[0].value["claim"].tolist()[0] == f"{HOSTILE} (0)"  # as text
+    assert "3 claims match; page 1 of 1" in [t.value for t in app.text]
+    _no_rendered_markup(app)
+
+
+def test_queue_filters_live_in_the_url(db):
+    set_status(db, 1, "checked", actor="ana", expected_version=1)
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.query_params["statuses"] = "checked"
+    app.run()
+    assert app.dataframe[0].value["id"].tolist() == [1]
+    assert app.query_params["statuses"] in ("checked", ["checked"])
+    assert [m.value for m in app.metric][:3] == ["2", "0", "1"]  # unreviewed, in progress, checked
+
+
+def test_a_status_change_is_saved_with_history(db):
+    app = page("claim", claim=1, name="ana")
+    assert not app.exception
+    app.radio[0].set_value("disputed")
+    app.text_area[0].input("BLS says 3.4%")
+    app.button(key="FormSubmitter:status-Save").click().run()
+    claim = _claim(db, 1)
+    assert (claim.status, claim.version) == ("disputed", 2)
+    with Session(db) as session:
+        (event,) = session.exec(select(ReviewEvent)).all()
+    assert (event.actor, event.to_value, event.note) == ("ana", "disputed", "BLS says 3.4%")
+    assert "disputed" in app.dataframe[-1].value["to"].tolist()  # the history table
+
+
+def test_without_a_name_nothing_can_be_saved(db):
+    app = page("claim", claim=1)
+    assert app.button(key="FormSubmitter:status-Save").disabled
+
+
+def test_a_source_is_added_and_a_bad_url_refused(db):
+    app = page("claim", claim=1, name="ana")
+    form_inputs = [t for t in app.text_input if t.label in ("URL", "Title", "Note")]
+    url, *_ = form_inputs
+    url.input("javascript:alert(1)")
+    app.button(key="FormSubmitter:source-Add source").click().run()
+    assert "That is not a web address (http:// or https://)." in [e.value for e in app.error]
+    url, title, _ = [t for t in app.text_input if t.label in ("URL", "Title", "Note")]
+    url.input("https://www.bls.gov/lau/")
+    title.input("BLS LAUS")
+    app.selectbox[0].set_value("refutes")
+    app.button(key="FormSubmitter:source-Add source").click().run()
+    with Session(db) as session:
+        (source,) = session.exec(select(Source)).all()
+    assert (source.url, source.stance, source.added_by) == (
+        "https://www.bls.gov/lau/",
+        "refutes",
+        "ana",
+    )
+
+
+def test_a_stale_save_is_refused_and_shows_the_newer_state(db):
+    app = page("claim", claim=1, name="ben")
+    set_status(db, 1, "checked", actor="ana", expected_version=1)  # someone else, meanwhile
+    app.radio[0].set_value("disputed")
+    app.button(key="FormSubmitter:status-Save").click().run()
+    assert any("changed by someone else" in e.value for e in app.error)
+    assert any("Now: status checked" in t.value for t in app.text)
+    assert _claim(db, 1).status == "checked"
+
+
+def test_a_viewer_can_change_nothing(db):
+    set_role(db, "vic", "viewer", actor="root")
+    app = page("claim", claim=1, name="vic")
+    assert app.button(key="FormSubmitter:status-Save").disabled
+    assert app.button(key="FormSubmitter:edit-Save correction").disabled
+    assert "Role: viewer" in [t.value for t in app.sidebar.text]
+
+
+def test_hostile_article_text_is_shown_inert(db):
+    app = page("claim", claim=1, name="ana")
+    assert not app.exception
+    texts = [t.value for t in app.text]
+    assert HOSTILE[: HOSTILE.index("prices")].strip() in texts  # the article, verbatim,
+    assert HOSTILE[HOSTILE.index(" in May") + 7 :].strip() in texts  # as plain text
+    assert app.code[0].value == "prices rose 9% in May"  # the quote, highlighted as text
+    _no_rendered_markup(app)
+
+
+def test_save_and_next_moves_on(db):
+    app = page("claim", claim=1, name="ana")
+    app.radio[0].set_value("checked")
+    app.button(key="FormSubmitter:status-Save and next").click().run()
+    assert _claim(db, 1).status == "checked"
+
+
+def test_a_claim_correction_is_recorded(db):
+    app = page("claim", claim=2, name="ana")
+    app.text_area[1].input("Prices rose 9% in May 2024.")
+    app.button(key="FormSubmitter:edit-Save correction").click().run()
+    assert _claim(db, 2).text == "Prices rose 9% in May 2024."
+
+
+@pytest.mark.parametrize("name", ["articles", "overview", "exporter", "importer", "people"])
+def test_every_other_page_renders(db, name):
+    app = page(name, name="root")
+    assert not app.exception
+    _no_rendered_markup(app)
+
+
+def test_export_offers_both_formats(db):
+    app = page("exporter")
+    labels = [b.label for b in app.get("download_button")]
+    assert labels == ["Download 3 claims as JSONL", "Download 3 claims as CSV"]
+
+
+def test_import_pasted_text_with_the_offline_extractor(db):
+    app = page("importer", name="ana")
+    app.text_area[0].input(
+        "The council said the new bridge cost $40 million, twice the original budget. "
+        "Officials expect it to open in March 2027."
+    )
+    app.button(key="FormSubmitter:paste-Import and extract").click().run()
+    assert not app.exception
+    assert any("claims (extracted)" in s.value for s in app.success)
+
+
+def test_admins_manage_roles(db):
+    app = page("people", name="root")
+    next(t for t in app.text_input if t.label == "Name").input("vic")
+    app.selectbox[0].set_value("viewer")
+    app.button(key="FormSubmitter:role-Set role").click().run()
+    from tracker.review import role_of
+
+    assert role_of(db, "vic") == "viewer"

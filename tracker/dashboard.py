@@ -111,17 +111,24 @@ def queue_filter() -> QueueFilter:
     return QueueFilter.from_params(st.query_params.to_dict())
 
 
-def act(action, *args, **kwargs) -> bool:
-    """Run a review action, turning refusals into messages instead of tracebacks."""
+def act(action, *args, seen_key: str | None = None, **kwargs) -> bool:
+    """Run a review action, turning refusals into messages instead of tracebacks.
+
+    `seen_key` names the claim version the reviewer has seen; after a save, or after a
+    refusal that showed them the newer state, it moves to the current version."""
     try:
-        action(*args, **kwargs)
+        result = action(*args, **kwargs)
     except StaleEdit as stale:
         st.error(str(stale))
         st.text(f"Now: status {stale.current.status}, claim: {stale.current.text}")
+        if seen_key:
+            st.session_state[seen_key] = stale.current.version
         return False
     except (NotAllowed, ValueError, LookupError, ValidationError) as refused:
         st.error(str(refused))
         return False
+    if seen_key and isinstance(result, Claim):
+        st.session_state[seen_key] = result.version
     return True
 
 
@@ -279,6 +286,12 @@ def claim() -> None:
     flt = queue_filter()
     upcoming = next_claim(db, flt, claim_id)
     editable = name is not None and can_edit(role)
+    # The version this reviewer has seen: a save made against it is refused if anyone
+    # saved the claim in between (the page itself reloads on every interaction).
+    seen_key = f"seen_version_{claim_id}"
+    seen = st.session_state.setdefault(seen_key, current.version)
+    if seen != current.version:
+        st.warning("This claim changed since you opened it; the page shows the newer state.")
     st.subheader("Verdict")
     with st.form("status"):
         status = st.radio(
@@ -289,8 +302,8 @@ def claim() -> None:
         saved = save.form_submit_button("Save", disabled=not editable)
         saved_next = save_next.form_submit_button("Save and next", disabled=not editable)
     if (saved or saved_next) and act(
-        set_status, db, claim_id, status, actor=name or "", expected_version=current.version,
-        note=note or None,
+        set_status, db, claim_id, status, actor=name or "", expected_version=seen,
+        note=note or None, seen_key=seen_key,
     ):  # fmt: skip
         st.toast("Saved.")
         if saved_next and upcoming:
@@ -331,8 +344,8 @@ def claim() -> None:
             changes = {"text": text, "claimant": claimant or None}
             changes = {k: v for k, v in changes.items() if v != getattr(current, k)}
             if changes and act(
-                edit_claim, db, claim_id, actor=name or "", expected_version=current.version,
-                **changes,
+                edit_claim, db, claim_id, actor=name or "", expected_version=seen,
+                seen_key=seen_key, **changes,
             ):  # fmt: skip
                 st.rerun()
     deleting = role == "admin" and st.button("Delete this claim")
