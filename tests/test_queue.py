@@ -122,3 +122,13 @@ def test_a_viewer_can_change_nothing_and_only_admins_grant_roles(engine, monkeyp
         set_role(engine, "vic", "admin", actor="ana")
     with Session(engine) as session:
         assert session.get(Claim, ids[0]).status == "unreviewed"
+
+
+def test_export_takes_the_whole_queue_filter(engine):
+    import io
+
+    from tracker.export import ExportFilter, export
+
+    _seed(engine)
+    flt = QueueFilter(search="bridge", outlet="Wire")
+    assert export(engine, "jsonl", io.StringIO(), ExportFilter(queue=flt)) == 1

@@ -158,13 +158,17 @@ def queue() -> None:
         )
         since = st.date_input("Published since", value=flt.since, format="YYYY-MM-DD")
         until = st.date_input("Published until", value=flt.until, format="YYYY-MM-DD")
+        article_id = st.number_input(
+            "Article id", min_value=0, step=1, value=flt.article_id or 0,
+            help="0: every article",
+        )  # fmt: skip
         sort = st.selectbox("Sort", ["checkworthiness", "newest", "updated", "article"])
     flt = QueueFilter(
         statuses=tuple(statuses),
         claim_types=tuple(types),
         claimant=claimant or None,
         outlet=outlet or None,
-        article_id=flt.article_id,
+        article_id=int(article_id) or None,
         since=since if isinstance(since, date) else None,
         until=until if isinstance(until, date) else None,
         min_score=low,
@@ -233,13 +237,15 @@ def open_claim(claim_id: int, flt: QueueFilter | None = None) -> None:
 # --- Claim ------------------------------------------------------------------------------
 
 
-def _context(text: str, start: int, end: int) -> tuple[str, str]:
-    """The paragraph before and the text of the quote's own paragraph(s) around it."""
-    breaks = [m.end() for m in re.finditer(r"\n\s*\n", text)]
-    para_start = max([b for b in breaks if b <= start], default=0)
-    para_end = min([m.start() for m in re.finditer(r"\n\s*\n", text) if m.start() >= end],
-                   default=len(text))  # fmt: skip
-    return text[para_start:start], text[end:para_end]
+def _context(text: str, start: int, end: int, paragraphs: int = 1) -> tuple[str, str]:
+    """The text before and after the quote: its own paragraph, and `paragraphs` more on
+    each side."""
+    breaks = list(re.finditer(r"\n\s*\n", text))
+    before = [m.end() for m in breaks if m.end() <= start]
+    after = [m.start() for m in breaks if m.start() >= end]
+    first = before[-1 - paragraphs] if len(before) > paragraphs else 0
+    last = after[paragraphs] if len(after) > paragraphs else len(text)
+    return text[first:start], text[end:last]
 
 
 def claim() -> None:
@@ -559,8 +565,9 @@ def overview() -> None:
 def exporter() -> None:
     st.header("Export")
     flt = queue_filter()
-    st.text("Exports the claims of the review queue's status and outlet filters.")
-    where = ExportFilter(statuses=list(flt.statuses) or None, outlet=flt.outlet)
+    described = ", ".join(f"{k}={v}" for k, v in flt.to_params().items()) or "none"
+    st.text(f"Exports the claims of the review queue's current filter ({described}).")
+    where = ExportFilter(queue=flt)
     for fmt, mime in (("jsonl", "application/jsonl"), ("csv", "text/csv")):
         buffer = io.StringIO()
         count = export(engine(), fmt, buffer, where)

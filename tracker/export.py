@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from tracker.models import Article, Claim, Source
+from tracker.queue import QueueFilter
+from tracker.queue import where as filtered
 
 FIELDS = [
     "id",
@@ -52,6 +54,7 @@ class ExportFilter:
     statuses: list[str] | None = None
     outlet: str | None = None
     since: datetime | None = None
+    queue: QueueFilter | None = None  # the dashboard's whole review-queue filter
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -75,6 +78,8 @@ def iter_rows(engine: Engine, where: ExportFilter | None = None) -> Iterator[dic
                 query = query.where(Claim.status.in_(where.statuses))
             if where.outlet:
                 query = query.where(Article.outlet == where.outlet)
+            if where.queue:
+                query = filtered(query, where.queue, engine.dialect.name)
             if where.since:
                 since = where.since.astimezone(UTC)  # a naive time is the user's local time
                 query = query.where(Claim.updated_at >= since)

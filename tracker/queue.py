@@ -82,7 +82,8 @@ def _fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def _where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = True) -> Any:
+def where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = True) -> Any:
+    """`query` (over Claim joined to Article) narrowed to the claims `flt` selects."""
     if with_status and flt.statuses:
         query = query.where(Claim.status.in_(flt.statuses))
     if flt.claim_types:
@@ -142,14 +143,14 @@ def queue_page(
         rows_query = select(Claim, Article.title, Article.outlet).join(
             Article, Article.id == Claim.article_id
         )
-        rows_query = _where(rows_query, flt, dialect).order_by(
+        rows_query = where(rows_query, flt, dialect).order_by(
             *SORTS.get(sort, SORTS["checkworthiness"])
         )
         rows = session.exec(rows_query.offset(page * page_size).limit(page_size)).all()
         count_query = select(func.count()).select_from(Claim)
         if _needs_article(flt):
             count_query = count_query.join(Article, Article.id == Claim.article_id)
-        total = session.exec(_where(count_query, flt, dialect)).one()
+        total = session.exec(where(count_query, flt, dialect)).one()
     return [QueueRow(c, title, outlet) for c, title, outlet in rows], total
 
 
@@ -159,7 +160,7 @@ def status_counts(engine: Engine, flt: QueueFilter) -> dict[str, int]:
         query = select(Claim.status, func.count()).select_from(Claim)
         if _needs_article(flt):
             query = query.join(Article, Article.id == Claim.article_id)
-        query = _where(query, flt, engine.dialect.name, with_status=False).group_by(Claim.status)
+        query = where(query, flt, engine.dialect.name, with_status=False).group_by(Claim.status)
         found = dict(session.exec(query).all())
     return {status: found.get(status, 0) for status in CLAIM_STATUSES}
 
@@ -171,7 +172,7 @@ def next_claim(
     since the action may take it out of the filtered queue."""
     with Session(engine) as session:
         query = select(Claim.id).join(Article, Article.id == Claim.article_id)
-        query = _where(query, flt, engine.dialect.name).order_by(
+        query = where(query, flt, engine.dialect.name).order_by(
             *SORTS.get(sort, SORTS["checkworthiness"])
         )
         ids = list(session.exec(query.limit(1000)).all())
