@@ -182,6 +182,7 @@ def test_export_offers_both_formats(db):
     app = page("exporter")
     labels = [b.label for b in app.get("download_button")]
     assert labels == ["Download 3 claims as JSONL", "Download 3 claims as CSV"]
+    assert any("TRACKER_PUBLISHER_NAME" in t.value for t in app.text)  # ClaimReview needs it
 
 
 def test_import_pasted_text_with_the_offline_extractor(db):
@@ -203,3 +204,17 @@ def test_admins_manage_roles(db):
     from tracker.review import role_of
 
     assert role_of(db, "vic") == "viewer"
+
+
+def test_the_claim_page_shows_who_checked_it_already(db):
+    from tracker.claimreview import FactCheckCreate, import_factchecks
+
+    import_factchecks(
+        db,
+        [FactCheckCreate(claim_reviewed="Prices rose 9% in May, officials said.",
+                         rating="Half true", organisation="PolitiFact",
+                         url="https://politifact.example/prices")],
+    )  # fmt: skip
+    app = page("claim", claim=1, name="ana")
+    shown = " ".join(t.value for t in app.text)
+    assert "PolitiFact: Half true" in shown and "https://politifact.example/prices" in shown

@@ -18,6 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
 from tracker.batch import BatchReport, Plan, plan_batch, run_batch, unfinished_articles
+from tracker.claimreview import (
+    ClaimReviewError,
+    ImportCounts,
+    import_factchecks,
+    read_factchecks,
+    write_claimreview,
+)
 from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
 from tracker.db import get_engine
 from tracker.export import FORMATS as EXPORT_FORMATS
@@ -25,7 +32,7 @@ from tracker.export import ExportFilter, export
 from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
 from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
-from tracker.readers import FORMATS, Item, count_inputs, read_articles
+from tracker.readers import FORMATS, Item, ReadError, count_inputs, read_articles
 from tracker.stats import collect as collect_stats
 
 app = typer.Typer(
@@ -188,36 +195,79 @@ def _print_report(report: BatchReport, settings: Settings, as_json: bool) -> Non
 
 @app.command("export")
 def export_(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="jsonl, csv or claimreview.")
+    ] = "jsonl",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout.")] = None,
     status: Annotated[list[str] | None, typer.Option(help="Only claims with this status.")] = None,
     outlet: Annotated[str | None, typer.Option(help="Only claims from this outlet.")] = None,
     since: Annotated[datetime | None, typer.Option(help="Only claims changed since.")] = None,
 ) -> None:
-    """Write the claims, with their sources, as JSON Lines or CSV."""
-    if fmt not in EXPORT_FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(EXPORT_FORMATS)}", param_hint="--format")
+    """Write the claims, with their sources, as JSON Lines or CSV; or the reviewed ones as
+    schema.org ClaimReview JSON-LD."""
+    formats = (*EXPORT_FORMATS, "claimreview")
+    if fmt not in formats:
+        raise typer.BadParameter(f"use one of {', '.join(formats)}", param_hint="--format")
     for value in status or []:
         if value not in CLAIM_STATUSES:
             raise typer.BadParameter(
                 f"{value!r} is not a status; use {', '.join(CLAIM_STATUSES)}", param_hint="--status"
             )
-    engine = get_engine(get_settings().database_url)
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
     where = ExportFilter(statuses=status, outlet=outlet, since=since)
-    if output is None:
-        export(engine, fmt, sys.stdout, where)
-        return
-    # Write beside the target, then rename: a failed export never leaves half a file.
+
+    def write(out) -> int:
+        if fmt == "claimreview":
+            return write_claimreview(engine, settings, out)
+        return export(engine, fmt, out, where)
+
+    try:
+        if output is None:
+            write(sys.stdout)
+            return
+        count = _write_atomically(output, write)
+    except ClaimReviewError as refused:
+        _err(str(refused))
+        raise typer.Exit(1) from None
+    _err(f"{count} claims written to {output}")
+
+
+def _write_atomically(output: Path, write) -> int:
+    """Write beside the target, then rename: a failed export never leaves half a file."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            count = export(engine, fmt, out, where)
+            count = write(out)
         os.replace(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _err(f"{count} claims written to {output}")
+    return count
+
+
+@app.command("import-factchecks")
+def import_factchecks_(
+    files: Annotated[list[Path], typer.Argument(help="ClaimReview JSON-LD or JSONL files.")],
+) -> None:
+    """Load published fact-checks (schema.org ClaimReview); new claims are compared with them."""
+    engine = get_engine(get_settings().database_url)
+    totals = ImportCounts()
+    for path in files:
+        items = list(read_factchecks(path))
+        for item in items:
+            if isinstance(item, ReadError):
+                _err(f"  ✗ {item.source}: {item.reason}")
+        counts = import_factchecks(engine, items)
+        totals.added += counts.added
+        totals.known += counts.known
+        totals.invalid += counts.invalid
+    _err(
+        f"{totals.added} fact-checks added, {totals.known} known already, {totals.invalid} invalid"
+    )
+    if totals.invalid:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     def admin_names(self) -> set[str]:
         return {name.strip() for name in self.admins.split(",") if name.strip()}
 
+    # ClaimReview publishing: who publishes, and where each fact-check lives
+    # (a template with {id}, e.g. https://factcheck.example.org/claims/{id}).
+    publisher_name: str | None = None
+    publisher_url: str | None = None
+    review_url_template: str | None = None
+
     # Structured output: "auto" negotiates (json_schema, then json_object, then prompt).
     response_format: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from tracker.claimreview import ClaimReviewError, prior_checks, write_claimreview
 from tracker.config import Settings, get_settings
 from tracker.db import get_engine
 from tracker.export import ExportFilter, export
@@ -298,6 +299,16 @@ def claim() -> None:
     seen = st.session_state.setdefault(seen_key, current.version)
     if seen != current.version:
         st.warning("This claim changed since you opened it; the page shows the newer state.")
+    checked_before = prior_checks(db, current.text)
+    if checked_before:
+        st.subheader("Already checked")
+        for check, score in checked_before:
+            when = f"{check.date_published:%Y-%m-%d}" if check.date_published else "undated"
+            st.text(
+                f"{check.organisation or 'Someone'}: {check.rating or 'no rating'} ({when}, "
+                f"similarity {score:.0f})\n{check.claim_reviewed}\n{check.url or ''}"
+            )
+
     st.subheader("Verdict")
     with st.form("status"):
         status = st.radio(
@@ -346,8 +357,11 @@ def claim() -> None:
     with st.form("edit"):
         text = st.text_area("Claim", value=current.text)
         claimant = st.text_input("Claimant", value=current.claimant or "")
+        rating = st.text_input(
+            "Rating", value=current.rating or "", help="Published in ClaimReview, e.g. Mostly false"
+        )
         if st.form_submit_button("Save correction", disabled=not editable):
-            changes = {"text": text, "claimant": claimant or None}
+            changes = {"text": text, "claimant": claimant or None, "rating": rating or None}
             changes = {k: v for k, v in changes.items() if v != getattr(current, k)}
             if changes and act(
                 edit_claim, db, claim_id, actor=name or "", expected_version=seen,
@@ -574,6 +588,17 @@ def exporter() -> None:
         st.download_button(
             f"Download {count} claims as {fmt.upper()}", buffer.getvalue(),
             file_name=f"claims.{fmt}", mime=mime,
+        )  # fmt: skip
+    st.subheader("ClaimReview (schema.org) of every reviewed claim")
+    buffer = io.StringIO()
+    try:
+        count = write_claimreview(engine(), settings(), buffer)
+    except ClaimReviewError as refused:
+        st.text(str(refused))
+    else:
+        st.download_button(
+            f"Download {count} ClaimReviews (JSON-LD)", buffer.getvalue(),
+            file_name="claimreview.json", mime="application/ld+json",
         )  # fmt: skip
 
 

@@ -133,6 +133,7 @@ class Claim(ClaimBase, table=True):
         )
     )
     status: str = Field(default="unreviewed", max_length=16, index=True)
+    rating: str | None = Field(default=None, description="The reviewer's rating text, if any")
     model: str | None = None
     prompt_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Timestamp(default_factory=utcnow)
@@ -226,3 +227,20 @@ class Reviewer(SQLModel, table=True):
     name: str = Field(unique=True)
     role: str = Field(default="reviewer", max_length=16)
     added_at: datetime = Timestamp(default_factory=utcnow)
+
+
+class FactCheck(SQLModel, table=True):
+    """A published fact-check (schema.org ClaimReview), ours or another organisation's."""
+
+    __tablename__ = "fact_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True, description="sha256 of url and claim")
+    claim_reviewed: str = Field(sa_type=sa.Text)
+    rating: str | None = None
+    organisation: str | None = None
+    url: str | None = Field(default=None, sa_type=sa.Text)
+    date_published: datetime | None = Timestamp(default=None)
+    claimant: str | None = None
+    appearance_url: str | None = Field(default=None, sa_type=sa.Text)
+    imported_at: datetime = Timestamp(default_factory=utcnow)

@@ -145,10 +145,13 @@ def edit_claim(
     note: str | None = None,
     **changes: str | None,
 ) -> Claim:
-    """Correct the claim's text or claimant; every changed field is one history event."""
-    allowed = {"text", "claimant"}
+    """Correct the claim's text or claimant, or give the reviewer's rating text (published
+    in ClaimReview); every changed field is one history event."""
+    allowed = {"text", "claimant", "rating"}
     if unknown := set(changes) - allowed:
-        raise ValueError(f"cannot edit {', '.join(sorted(unknown))}; editable: text, claimant")
+        raise ValueError(
+            f"cannot edit {', '.join(sorted(unknown))}; editable: text, claimant, rating"
+        )
     if "text" in changes and not (changes["text"] or "").strip():
         raise ValueError("the claim text cannot be empty")
     actor = _actor(actor, engine)

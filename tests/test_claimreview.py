@@ -1,0 +1,132 @@
+"""ClaimReview: publishing reviewed claims, importing others' fact-checks, and finding them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from tracker.claimreview import claim_reviews, import_factchecks, prior_checks, read_factchecks
+from tracker.cli import app
+from tracker.db import get_engine
+from tracker.ingest import add_article
+from tracker.models import ArticleCreate, Claim, FactCheck
+from tracker.review import edit_claim, set_status
+
+TEXT = "The mayor said unemployment fell to 3.1% in May, the lowest since 2001."
+
+
+@pytest.fixture
+def published(monkeypatch, tmp_path):
+    """A database with two reviewed claims and one unreviewed, and publisher settings."""
+    url = f"sqlite:///{tmp_path / 'cr.db'}"
+    monkeypatch.setenv("TRACKER_DATABASE_URL", url)
+    monkeypatch.setenv("TRACKER_PUBLISHER_NAME", "Example Fact Check")
+    monkeypatch.setenv("TRACKER_PUBLISHER_URL", "https://factcheck.example.org")
+    monkeypatch.setenv("TRACKER_REVIEW_URL_TEMPLATE", "https://factcheck.example.org/c/{id}")
+    engine = get_engine(url)
+    article, _ = add_article(
+        engine,
+        ArticleCreate(text=TEXT, title="Jobs", url="https://news.example/jobs", outlet="Gazette",
+                      published_at="2024-06-02"),
+    )  # fmt: skip
+    with Session(engine) as session:
+        for text, claimant in [
+            ("Unemployment fell to 3.1% in May 2024.", "Mayor Jane Doe"),
+            ("Unemployment is the lowest since 2001.", None),
+            ("The mayor will run again.", "Mayor Jane Doe"),
+        ]:
+            session.add(Claim(article_id=article.id, text=text, quote=TEXT[15:47],
+                              quote_start=15, quote_end=47, claimant=claimant,
+                              checkworthiness=0.8))  # fmt: skip
+        session.commit()
+    set_status(engine, 1, "checked", actor="ana", expected_version=1)
+    set_status(engine, 2, "disputed", actor="ana", expected_version=1)
+    edit_claim(engine, 2, actor="ana", expected_version=2, rating="Mostly false")
+    return engine
+
+
+def test_claimreview_export_shape_field_by_field(published, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["export", "--format", "claimreview", "-o", str(tmp_path / "cr.json")]
+    )
+    assert result.exit_code == 0, result.stderr
+    reviews = json.loads((tmp_path / "cr.json").read_text())
+    assert len(reviews) == 2  # only reviewed claims
+    first, second = reviews
+    assert first["@context"] == "https://schema.org" and first["@type"] == "ClaimReview"
+    assert first["claimReviewed"] == "Unemployment fell to 3.1% in May 2024."
+    assert first["reviewRating"] == {
+        "@type": "Rating", "alternateName": "Accurate", "ratingValue": 5,
+        "bestRating": 5, "worstRating": 1,
+    }  # fmt: skip
+    assert first["url"] == "https://factcheck.example.org/c/1"
+    assert first["author"] == {
+        "@type": "Organization", "name": "Example Fact Check",
+        "url": "https://factcheck.example.org",
+    }  # fmt: skip
+    assert len(first["datePublished"]) == 10  # an ISO date: when the verdict was given
+    assert first["itemReviewed"] == {
+        "@type": "Claim",
+        "author": {"@type": "Person", "name": "Mayor Jane Doe"},
+        "datePublished": "2024-06-02",
+        "appearance": {"@type": "CreativeWork", "url": "https://news.example/jobs"},
+    }
+    assert second["reviewRating"]["alternateName"] == "Mostly false"  # the reviewer's words
+    assert second["itemReviewed"]["author"] == {"@type": "Organization", "name": "Gazette"}
+
+
+def test_missing_settings_write_nothing_and_say_what_to_set(published, tmp_path, monkeypatch):
+    monkeypatch.delenv("TRACKER_PUBLISHER_NAME")
+    from tracker.config import get_settings
+
+    get_settings.cache_clear()
+    target = tmp_path / "cr.json"
+    result = CliRunner().invoke(app, ["export", "--format", "claimreview", "-o", str(target)])
+    assert result.exit_code == 1
+    assert "TRACKER_PUBLISHER_NAME" in result.stderr
+    assert not target.exists() and list(tmp_path.glob(".cr.json*")) == []
+
+
+def test_an_export_reimported_gives_the_same_reviews_back(published, tmp_path):
+    from tracker.config import get_settings
+
+    reviews = claim_reviews(published, get_settings())
+    path = tmp_path / "cr.json"
+    path.write_text(json.dumps(reviews))
+    result = CliRunner().invoke(app, ["import-factchecks", str(path)])
+    assert result.exit_code == 0 and "2 fact-checks added" in result.stderr
+    again = CliRunner().invoke(app, ["import-factchecks", str(path)])
+    assert "0 fact-checks added, 2 known already" in again.stderr
+    with Session(published) as session:
+        checks = session.exec(select(FactCheck).order_by(FactCheck.id)).all()
+    assert [
+        (c.claim_reviewed, c.rating, c.organisation, c.url, c.date_published.date().isoformat(),
+         c.claimant, c.appearance_url) for c in checks
+    ] == [
+        (r["claimReviewed"], r["reviewRating"]["alternateName"], r["author"]["name"], r["url"],
+         r["datePublished"], r["itemReviewed"]["author"]["name"],
+         r["itemReviewed"]["appearance"]["url"]) for r in reviews
+    ]  # fmt: skip
+
+
+def test_jsonl_graphs_and_bad_entries(tmp_path, engine):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        json.dumps({"@context": "https://schema.org", "@graph": [
+            {"@type": "ClaimReview", "claimReviewed": "Vaccines cause autism.",
+             "reviewRating": {"@type": "Rating", "alternateName": "False"},
+             "author": {"@type": "Organization", "name": "Snopes"},
+             "url": "https://snopes.example/autism", "datePublished": "2020-01-05"}]}) + "\n"
+        + "{broken\n"
+        + json.dumps({"@type": "ClaimReview", "claimReviewed": "  "}) + "\n"
+    )  # fmt: skip
+    items = list(read_factchecks(path))
+    counts = import_factchecks(engine, items)
+    assert (counts.added, counts.invalid) == (1, 2)
+    matches = prior_checks(engine, "He said vaccines cause autism in children.")
+    assert [(m.organisation, m.rating) for m, _ in matches] == [("Snopes", "False")]
+    assert prior_checks(engine, "Bridges cost four million dollars.") == []

@@ -1,0 +1,293 @@
+"""schema.org ClaimReview: publishing our reviewed claims, and importing others' fact-checks.
+
+Export writes nothing unless every reviewed claim makes a complete ClaimReview: a missing
+required field is an error naming the claim and what to set. Import keeps the claim
+reviewed, rating, reviewer organisation, URL and date; new claims are then compared with
+those fact-checks ("already checked by ..." on the claim page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError, field_validator
+from rapidfuzz import fuzz
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.models import Article, Claim, FactCheck, ReviewEvent
+from tracker.readers import ReadError, decode
+
+REVIEWED = ("checked", "disputed", "inconclusive")
+# A rating text for each verdict, unless the reviewer wrote their own; and a 1-5 value.
+STATUS_RATING = {
+    "checked": ("Accurate", 5),
+    "disputed": ("Disputed", 1),
+    "inconclusive": ("Unproven", 3),
+}
+
+
+class ClaimReviewError(ValueError):
+    """Some reviewed claims cannot be published; `problems` names each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("cannot write ClaimReview:\n" + "\n".join(f"- {p}" for p in problems))
+        self.problems = problems
+
+
+def _date(value: datetime | None) -> str | None:
+    return value.date().isoformat() if value else None
+
+
+def claim_reviews(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
+    """A ClaimReview for every reviewed claim, or ClaimReviewError listing every problem."""
+    problems = []
+    if not settings.publisher_name:
+        problems.append("no publisher: set TRACKER_PUBLISHER_NAME (the organisation)")
+    if not settings.review_url_template or "{id}" not in settings.review_url_template:
+        problems.append(
+            "no fact-check URL: set TRACKER_REVIEW_URL_TEMPLATE, e.g. "
+            "https://factcheck.example.org/claims/{id}"
+        )
+    if problems:
+        raise ClaimReviewError(problems)
+    reviews = []
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Claim, Article)
+            .join(Article, Article.id == Claim.article_id)
+            .where(Claim.status.in_(REVIEWED))
+            .order_by(Claim.id)
+        ).all()
+        verdict_times = dict(
+            session.exec(
+                select(ReviewEvent.claim_id, sa.func.max(ReviewEvent.at))
+                .where(ReviewEvent.action == "status")
+                .group_by(ReviewEvent.claim_id)
+            ).all()
+        )
+    author = {"@type": "Organization", "name": settings.publisher_name}
+    if settings.publisher_url:
+        author["url"] = settings.publisher_url
+    for claim, article in rows:
+        text = (claim.text or "").strip()
+        if not text:
+            problems.append(f"claim {claim.id}: no claim text")
+            continue
+        default_text, value = STATUS_RATING[claim.status]
+        item: dict[str, Any] = {"@type": "Claim"}
+        if claim.claimant:
+            item["author"] = {"@type": "Person", "name": claim.claimant}
+        elif article.outlet:
+            item["author"] = {"@type": "Organization", "name": article.outlet}
+        if article.published_at:
+            item["datePublished"] = _date(article.published_at)
+        if article.url:
+            item["appearance"] = {"@type": "CreativeWork", "url": article.url}
+        reviews.append(
+            {
+                "@context": "https://schema.org",
+                "@type": "ClaimReview",
+                "claimReviewed": text,
+                "reviewRating": {
+                    "@type": "Rating",
+                    "alternateName": claim.rating or default_text,
+                    "ratingValue": value,
+                    "bestRating": 5,
+                    "worstRating": 1,
+                },
+                "url": settings.review_url_template.format(id=claim.id),
+                "author": author,
+                "datePublished": _date(verdict_times.get(claim.id) or claim.updated_at),
+                "itemReviewed": item,
+            }
+        )
+    if problems:
+        raise ClaimReviewError(problems)
+    return reviews
+
+
+def write_claimreview(engine: Engine, settings: Settings, out) -> int:
+    reviews = claim_reviews(engine, settings)  # all checked before a byte is written
+    json.dump(reviews, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+    return len(reviews)
+
+
+# --- Import ------------------------------------------------------------------------------
+
+
+class FactCheckCreate(BaseModel):
+    claim_reviewed: str
+    rating: str | None = None
+    organisation: str | None = None
+    url: str | None = None
+    date_published: datetime | None = None
+    claimant: str | None = None
+    appearance_url: str | None = None
+
+    @field_validator("claim_reviewed")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = re.sub(r"\s+", " ", value).strip()
+        if not value:
+            raise ValueError("claimReviewed is empty")
+        return value
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.url or ''}\n{self.claim_reviewed}".encode()).hexdigest()
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("name")
+    return str(value).strip() or None if value else None
+
+
+def _url(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("url")
+    return str(value) if value else None
+
+
+def from_claimreview(data: dict[str, Any]) -> FactCheckCreate:
+    rating = data.get("reviewRating") or {}
+    if isinstance(rating, list):
+        rating = rating[0] if rating else {}
+    item = data.get("itemReviewed") or {}
+    text = rating.get("alternateName")
+    if text is None and rating.get("ratingValue") is not None:
+        text = str(rating["ratingValue"])
+    return FactCheckCreate(
+        claim_reviewed=data.get("claimReviewed") or "",
+        rating=text,
+        organisation=_name(data.get("author")),
+        url=data.get("url"),
+        date_published=data.get("datePublished") or None,
+        claimant=_name(item.get("author")) if isinstance(item, dict) else None,
+        appearance_url=_url(item.get("appearance") or item.get("firstAppearance"))
+        if isinstance(item, dict)
+        else None,
+    )
+
+
+def _objects(data: Any) -> Iterator[Any]:
+    if isinstance(data, list):
+        for entry in data:
+            yield from _objects(entry)
+    elif isinstance(data, dict) and "@graph" in data:
+        yield from _objects(data["@graph"])
+    else:
+        yield data
+
+
+def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
+    """ClaimReviews from JSON-LD (one object, a list, or an @graph) or JSON Lines."""
+    try:
+        text = decode(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        yield ReadError(str(path), str(exc))
+        return
+    try:
+        documents = [(str(path), json.loads(text))]
+    except json.JSONDecodeError:
+        documents = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    documents.append((f"{path}:{number}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    yield ReadError(f"{path}:{number}", f"invalid JSON: {exc.msg}")
+    for source, document in documents:
+        for i, entry in enumerate(_objects(document)):
+            where = f"{source}[{i}]" if isinstance(document, list) else source
+            if not isinstance(entry, dict) or entry.get("@type") not in ("ClaimReview", None):
+                yield ReadError(where, "not a ClaimReview object")
+                continue
+            try:
+                yield from_claimreview(entry)
+            except ValidationError as exc:
+                yield ReadError(where, exc.errors()[0]["msg"].removeprefix("Value error, "))
+
+
+@dataclass
+class ImportCounts:
+    added: int = 0
+    known: int = 0
+    invalid: int = 0
+
+
+def import_factchecks(engine: Engine, items: Iterable[FactCheckCreate | ReadError]) -> ImportCounts:
+    counts = ImportCounts()
+    for item in items:
+        if isinstance(item, ReadError):
+            counts.invalid += 1
+            continue
+        try:
+            with session_scope(engine) as session:
+                if session.exec(select(FactCheck.id).where(FactCheck.key == item.key)).first():
+                    counts.known += 1
+                    continue
+                session.add(FactCheck(key=item.key, **item.model_dump()))
+            counts.added += 1
+        except IntegrityError:
+            counts.known += 1
+    return counts
+
+
+# --- Matching new claims against fact-checks ---------------------------------------------
+
+
+def prior_checks(
+    engine: Engine, text: str, *, limit: int = 3, threshold: float = 70.0
+) -> list[tuple[FactCheck, float]]:
+    """Published fact-checks that say what `text` says: candidates from the full-text
+    index, ranked by rapidfuzz's token-set similarity (0-100)."""
+    words = re.findall(r"\w{3,}", text)
+    if not words:
+        return []
+    with Session(engine) as session:
+        if engine.dialect.name == "sqlite":
+            query = " OR ".join(f'"{w}"' for w in words)
+            ids = [
+                row[0]
+                for row in session.exec(
+                    sa.text(
+                        "SELECT rowid FROM fact_check_fts WHERE fact_check_fts MATCH :q "
+                        "ORDER BY rank LIMIT 50"
+                    ).bindparams(q=query)
+                )
+            ]
+            candidates = session.exec(select(FactCheck).where(FactCheck.id.in_(ids))).all()
+        else:
+            document = sa.func.to_tsvector(
+                sa.literal_column("'english'::regconfig"), FactCheck.claim_reviewed
+            )
+            tsquery = sa.func.to_tsquery(
+                sa.literal_column("'english'::regconfig"), " | ".join(words)
+            )
+            candidates = session.exec(
+                select(FactCheck)
+                .where(document.op("@@")(tsquery))
+                .order_by(sa.func.ts_rank(document, tsquery).desc())
+                .limit(50)
+            ).all()
+    scored = [(c, fuzz.token_set_ratio(text.lower(), c.claim_reviewed.lower())) for c in candidates]
+    scored = [(c, s) for c, s in scored if s >= threshold]
+    return sorted(scored, key=lambda pair: -pair[1])[:limit]
