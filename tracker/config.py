@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     def admin_names(self) -> set[str]:
         return {name.strip() for name in self.admins.split(",") if name.strip()}
 
+    # Claim matching: suggest earlier claims that score at least this (0-1), and link at once
+    # those that score at least the second.
+    match_suggest: float = Field(default=0.75, ge=0, le=1)
+    match_link: float = Field(default=0.95, ge=0, le=1)
+
     # ClaimReview publishing: who publishes, and where each fact-check lives
     # (a template with {id}, e.g. https://factcheck.example.org/claims/{id}).
     publisher_name: str | None = None

@@ -18,10 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from tracker.config import Settings
+from tracker.config import Settings, get_settings
 from tracker.db import session_scope
 from tracker.extract import ExtractionFailed, ExtractionResult, extract_claims
 from tracker.llm import CallRecord, ModelClient
+from tracker.matching import match_new_claims
 from tracker.models import (
     Article,
     ArticleCreate,
@@ -291,7 +292,7 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
         session.flush()
         kept = _replace_untouched_claims(session, article.id)
         new = [c for c in result.claims if not any(_duplicates(c, k) for k in kept)]
-        session.add_all(
+        rows = [
             Claim(
                 article_id=article.id,
                 model=result.model,
@@ -299,7 +300,11 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
                 **claim.model_dump(),
             )
             for claim in new
-        )
+        ]
+        session.add_all(rows)
+        session.flush()
+        settings = get_settings()
+        match_new_claims(session, rows, settings.match_suggest, settings.match_link)
         article.extraction_state = "extracted"
         article.extraction_error = None
         article.extraction_model = result.model

@@ -134,6 +134,9 @@ class Claim(ClaimBase, table=True):
     )
     status: str = Field(default="unreviewed", max_length=16, index=True)
     rating: str | None = Field(default=None, description="The reviewer's rating text, if any")
+    cluster_id: int | None = Field(
+        default=None, index=True, description="Claims confirmed to say the same thing share it"
+    )
     model: str | None = None
     prompt_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Timestamp(default_factory=utcnow)
@@ -227,6 +230,36 @@ class Reviewer(SQLModel, table=True):
     name: str = Field(unique=True)
     role: str = Field(default="reviewer", max_length=16)
     added_at: datetime = Timestamp(default_factory=utcnow)
+
+
+MatchState = Literal["suggested", "linked", "confirmed", "rejected"]
+MATCH_STATES: tuple[str, ...] = get_args(MatchState)
+
+
+class ClaimMatch(SQLModel, table=True):
+    """An earlier claim that may say what a newer one says, and what was decided about it."""
+
+    __tablename__ = "claim_match"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("state", MATCH_STATES), name="claim_match_state"),
+        sa.UniqueConstraint("claim_id", "other_id", name="claim_match_pair"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("claim.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    other_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("claim.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    score: float
+    state: str = Field(default="suggested", max_length=16)
+    decided_by: str | None = None
+    decided_at: datetime | None = Timestamp(default=None)
 
 
 class FactCheck(SQLModel, table=True):
