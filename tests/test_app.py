@@ -218,3 +218,20 @@ def test_the_claim_page_shows_who_checked_it_already(db):
     app = page("claim", claim=1, name="ana")
     shown = " ".join(t.value for t in app.text)
     assert "PolitiFact: Half true" in shown and "https://politifact.example/prices" in shown
+
+
+def test_suggested_matches_are_decided_and_a_verdict_covers_the_cluster(db):
+    from tracker.models import ClaimMatch
+
+    with Session(db) as session:
+        session.add(ClaimMatch(claim_id=2, other_id=1, score=0.8, state="suggested"))
+        session.commit()
+    app = page("claim", claim=2, name="ana")
+    assert any("[suggested, 0.80] claim 1" in t.value for t in app.text)
+    app.button(key="confirm_1").click().run()
+    with Session(db) as session:
+        assert session.get(ClaimMatch, 1).state == "confirmed"
+    app.radio[0].set_value("checked")
+    app.checkbox[0].check()
+    app.button(key="FormSubmitter:status-Save").click().run()
+    assert _claim(db, 1).status == _claim(db, 2).status == "checked"

@@ -22,6 +22,7 @@ from tracker.config import Settings, get_settings
 from tracker.db import get_engine
 from tracker.export import ExportFilter, export
 from tracker.ingest import import_article
+from tracker.matching import cluster_of, decide, matches_of, set_cluster_status
 from tracker.models import (
     CLAIM_STATUSES,
     CLAIM_TYPES,
@@ -299,6 +300,27 @@ def claim() -> None:
     seen = st.session_state.setdefault(seen_key, current.version)
     if seen != current.version:
         st.warning("This claim changed since you opened it; the page shows the newer state.")
+    related = matches_of(db, claim_id)
+    cluster = cluster_of(db, claim_id)
+    if related or len(cluster) > 1:
+        st.subheader("The same claim elsewhere")
+        if len(cluster) > 1:
+            st.text(
+                f"In a cluster of {len(cluster)} claims: {', '.join(str(c.id) for c in cluster)}"
+            )
+        for match, other in related:
+            left, middle, right = st.columns([6, 1, 1])
+            left.text(f"[{match.state}, {match.score:.2f}] claim {other.id}: {other.text}")
+            if match.state == "suggested":
+                if middle.button("Same", key=f"confirm_{match.id}", disabled=not editable) and act(
+                    decide, db, match.id, True, actor=name or ""
+                ):
+                    st.rerun()
+                if right.button(
+                    "Different", key=f"reject_{match.id}", disabled=not editable
+                ) and act(decide, db, match.id, False, actor=name or ""):
+                    st.rerun()
+
     checked_before = prior_checks(db, current.text)
     if checked_before:
         st.subheader("Already checked")
@@ -315,10 +337,17 @@ def claim() -> None:
             "Status", CLAIM_STATUSES, index=CLAIM_STATUSES.index(current.status), horizontal=True
         )
         note = st.text_area("Note")
+        whole_cluster = st.checkbox(
+            f"Apply to the whole cluster ({len(cluster)} claims)", disabled=len(cluster) < 2
+        )
         save, save_next = st.columns(2)
         saved = save.form_submit_button("Save", disabled=not editable)
         saved_next = save_next.form_submit_button("Save and next", disabled=not editable)
-    if (saved or saved_next) and act(
+    if (saved or saved_next) and whole_cluster:
+        if act(set_cluster_status, db, claim_id, status, actor=name or "", note=note or None):
+            st.session_state.pop(seen_key, None)
+            st.rerun()
+    elif (saved or saved_next) and act(
         set_status, db, claim_id, status, actor=name or "", expected_version=seen,
         note=note or None, seen_key=seen_key,
     ):  # fmt: skip

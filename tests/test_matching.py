@@ -1,0 +1,74 @@
+"""The same claim in many articles: matching, clusters, one verdict for a cluster."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from tests.conftest import make_settings
+from tracker.ingest import import_article
+from tracker.matching import cluster_of, decide, matches_of, set_cluster_status, similarity
+from tracker.models import ArticleCreate, Claim, ClaimMatch, ReviewEvent
+
+SHARED = "Officials said unemployment in Ohio fell to 3.1 percent in May, the lowest since 2001."
+REWORDED = (
+    "Unemployment in Ohio dropped to 3.1 percent in May, officials said, the lowest rate "
+    "since 2001."
+)
+OTHER = "The city council approved a new budget of 40 million dollars for road repairs."
+
+
+def _import(engine, url, *texts):
+    settings = make_settings(url, openai_api_key=None, openai_base_url=None)
+    for i, text in enumerate(texts):
+        import_article(engine, ArticleCreate(text=text, title=f"A{i}"), settings)
+    with Session(engine) as session:
+        return {c.text: c for c in session.exec(select(Claim))}
+
+
+def test_the_same_sentence_in_two_articles_is_linked_into_one_cluster(engine, db_url):
+    _import(engine, db_url, f"{SHARED} {OTHER}", f"Breaking. {SHARED}")
+    with Session(engine) as session:
+        shared = session.exec(select(Claim).where(Claim.text == SHARED).order_by(Claim.id)).all()
+        (match,) = session.exec(select(ClaimMatch)).all()
+    assert len(shared) == 2
+    assert (match.claim_id, match.other_id, match.state) == (shared[1].id, shared[0].id, "linked")
+    assert shared[0].cluster_id == shared[1].cluster_id == shared[0].id
+    assert [c.id for c in cluster_of(engine, shared[1].id)] == [c.id for c in shared]
+
+
+def test_a_reworded_claim_is_suggested_and_a_reviewer_decides(engine, db_url):
+    _import(engine, db_url, SHARED, REWORDED, OTHER)
+    with Session(engine) as session:
+        (match,) = session.exec(select(ClaimMatch)).all()
+    assert match.state == "suggested" and 0.75 <= match.score < 0.95
+    ((found, other),) = matches_of(engine, match.other_id)
+    assert other.text == REWORDED and found.id == match.id
+    decide(engine, match.id, True, actor="ana")
+    assert len(cluster_of(engine, match.claim_id)) == 2
+
+
+def test_a_rejected_suggestion_joins_nothing(engine, db_url):
+    _import(engine, db_url, SHARED, REWORDED)
+    with Session(engine) as session:
+        (match,) = session.exec(select(ClaimMatch)).all()
+    decided = decide(engine, match.id, False, actor="ana")
+    assert (decided.state, decided.decided_by) == ("rejected", "ana")
+    assert len(cluster_of(engine, match.claim_id)) == 1
+
+
+def test_one_verdict_for_the_cluster_is_recorded_on_each_claim(engine, db_url):
+    _import(engine, db_url, SHARED, f"Breaking. {SHARED}", f"More news. {SHARED}")
+    with Session(engine) as session:
+        ids = [c.id for c in session.exec(select(Claim).where(Claim.text == SHARED))]
+    assert len(cluster_of(engine, ids[0])) == 3
+    assert set_cluster_status(engine, ids[2], "disputed", actor="ana", note="BLS: 3.4%") == 3
+    with Session(engine) as session:
+        statuses = {c.status for c in session.exec(select(Claim).where(Claim.id.in_(ids)))}
+        events = session.exec(select(ReviewEvent)).all()
+    assert statuses == {"disputed"}
+    assert sorted(e.claim_id for e in events) == sorted(ids)
+
+
+def test_unrelated_claims_do_not_match():
+    assert similarity(SHARED, OTHER) < 0.5
+    assert similarity(SHARED, REWORDED) > 0.75
