@@ -324,10 +324,23 @@ def eval_(
         "../shared/datasets"
     ),
     extractor: Annotated[str, typer.Option(help="offline or llm.")] = "offline",
+    task: Annotated[str, typer.Option(help="checkworthiness or matching.")] = "checkworthiness",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Precision, recall and F1 on ClaimBuster, CheckThat! 2023 and PoliClaim."""
-    from tracker.evaluate import as_dict, load_benchmarks, run_benchmark
+    """Precision, recall and F1 on ClaimBuster, CheckThat! 2023 and PoliClaim; or, with
+    --task matching, MAP@5 of claim matching on CLEF CheckThat! 2020 (dev split)."""
+    from tracker.evaluate import as_dict, load_benchmarks, matching_map_at_5, run_benchmark
+
+    if task == "matching":
+        result = matching_map_at_5(data) if data.is_dir() else None
+        if result is None:
+            _err(f"No claim-retrieval data under {data}: nothing to evaluate.")
+            return
+        summary = f"{result['name']}: MAP@5 {result['map_at_5']:.3f}, {result['queries']} queries"
+        typer.echo(json.dumps(result) if as_json else summary)
+        return
+    if task != "checkworthiness":
+        raise typer.BadParameter("use checkworthiness or matching", param_hint="--task")
 
     if extractor not in ("offline", "llm"):
         raise typer.BadParameter("use offline or llm", param_hint="--extractor")

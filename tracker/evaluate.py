@@ -114,3 +114,70 @@ def run_benchmark(benchmark: Benchmark, extract: Extract, checkworthy_at: float)
 
 def as_dict(result: Result) -> dict:
     return asdict(result)
+
+
+# --- Claim matching ---------------------------------------------------------------------
+
+
+def matching_map_at_5(data: Path, split: str = "dev", workdir: Path | None = None) -> dict | None:
+    """MAP@5 of claim matching on CLEF CheckThat! 2020 task 2 (tweets against verified
+    claims), through the same index and scoring as the tracker's own matching."""
+    import tempfile
+
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from tracker.db import create_db_engine, migrate
+    from tracker.matching import rank
+
+    folder = data / "clef2020-claim-retrieval"
+    if not (folder / split / "tweets.queries.tsv").exists():
+        return None
+    verified = _read(folder / "verified_claims.docs.tsv", "\t")
+    queries = _read(folder / split / "tweets.queries.tsv", "\t")
+    relevant: dict[str, set[str]] = {}
+    for line in (folder / split / "tweet-vclaim-pairs.qrels").read_text().splitlines():
+        tweet, _, vclaim, label = line.split()
+        if label == "1":
+            relevant.setdefault(tweet, set()).add(vclaim)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="tracker-eval-"))
+    engine = create_db_engine(f"sqlite:///{workdir / 'matching.db'}")
+    migrate(engine)
+    first_column = next(iter(verified[0]))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO article (id, text, content_hash, imported_at, extraction_state, "
+                "claims_dropped) VALUES (1, 'verified claims', 'x', '2020-01-01', 'extracted', 0)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO claim (id, article_id, text, quote, quote_start, quote_end, "
+                "claim_type, checkworthiness, status, created_at, updated_at, version) VALUES "
+                "(:id, 1, :text, :text, 0, 1, 'other', 0.5, 'checked', '2020-01-01', "
+                "'2020-01-01', 1)"
+            ),
+            [
+                {"id": int(row[first_column]) + 1, "text": f"{row['vclaim']} {row['title']}"}
+                for row in verified
+            ],
+        )
+    total, scored = 0.0, 0
+    with Session(engine) as session:
+        for query in queries:
+            tweet_id = query[next(iter(query))]
+            gold = relevant.get(tweet_id)
+            if not gold:
+                continue
+            ranked = [str(c.id - 1) for c, _ in rank(session, query["tweet_content"], limit=5)]
+            hits, precision_sum = 0, 0.0
+            for position, vclaim in enumerate(ranked, 1):
+                if vclaim in gold:
+                    hits += 1
+                    precision_sum += hits / position
+            total += precision_sum / min(len(gold), 5)
+            scored += 1
+    engine.dispose()
+    return {"name": f"CLEF 2020 claim retrieval ({split})", "queries": scored,
+            "map_at_5": round(total / scored, 3) if scored else 0.0}  # fmt: skip
