@@ -72,3 +72,13 @@ def test_one_verdict_for_the_cluster_is_recorded_on_each_claim(engine, db_url):
 def test_unrelated_claims_do_not_match():
     assert similarity(SHARED, OTHER) < 0.5
     assert similarity(SHARED, REWORDED) > 0.75
+
+
+def test_the_queue_can_show_one_row_per_cluster(engine, db_url):
+    from tracker.queue import QueueFilter, queue_page
+
+    _import(engine, db_url, SHARED, f"Breaking. {SHARED}", OTHER)
+    assert queue_page(engine, QueueFilter())[1] == 3
+    rows, total = queue_page(engine, QueueFilter(one_per_cluster=True))
+    assert total == 2 and sorted(r.claim.text for r in rows) == sorted([SHARED, OTHER])
+    assert QueueFilter.from_params({"one_per_cluster": "True"}).one_per_cluster

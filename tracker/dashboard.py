@@ -164,6 +164,7 @@ def queue() -> None:
             "Article id", min_value=0, step=1, value=flt.article_id or 0,
             help="0: every article",
         )  # fmt: skip
+        per_cluster = st.checkbox("One row per cluster", value=flt.one_per_cluster)
         sort = st.selectbox("Sort", ["checkworthiness", "newest", "updated", "article"])
     flt = QueueFilter(
         statuses=tuple(statuses),
@@ -176,6 +177,7 @@ def queue() -> None:
         min_score=low,
         max_score=high,
         search=search or None,
+        one_per_cluster=per_cluster,
     )
     page = int(st.query_params.get("page", 0) or 0)
     st.query_params.from_dict({**flt.to_params(), **({"page": str(page)} if page else {})})

@@ -37,6 +37,7 @@ class QueueFilter:
     min_score: float = 0.0
     max_score: float = 1.0
     search: str | None = None
+    one_per_cluster: bool = False  # show each cluster once, by its first claim
 
     def to_params(self) -> dict[str, str]:
         """The filter as URL query parameters (only what differs from the default)."""
@@ -65,6 +66,8 @@ class QueueFilter:
                     values[f.name] = min(1.0, max(0.0, float(raw)))
                 elif f.name in ("since", "until"):
                     values[f.name] = date.fromisoformat(raw)
+                elif f.name == "one_per_cluster":
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
                 else:
                     values[f.name] = raw
             except ValueError:
@@ -103,6 +106,8 @@ def where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = Tru
         query = query.where(Claim.checkworthiness >= flt.min_score)
     if flt.max_score < 1:
         query = query.where(Claim.checkworthiness <= flt.max_score)
+    if flt.one_per_cluster:
+        query = query.where(sa.or_(Claim.cluster_id.is_(None), Claim.cluster_id == Claim.id))
     if flt.search and re.search(r"\w", flt.search):
         if dialect == "sqlite":
             matches = sa.text("claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q)")
