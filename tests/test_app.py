@@ -67,7 +67,11 @@ def _claim(engine, claim_id: int) -> Claim:
 
 
 def _no_rendered_markup(app: AppTest) -> None:
+    """Nothing untrusted in any element that renders Markdown."""
     rendered = [m.value for m in app.markdown] + [e.value for e in app.error]
+    rendered += [e.value for e in app.success] + [e.value for e in app.info]
+    rendered += [e.value for e in app.warning] + [e.label for e in app.metric]
+    rendered += [str(e.value) for e in app.metric] + [e.value for e in app.subheader]
     assert not any("<script>" in value or "evil.example" in value for value in rendered)
 
 
@@ -134,7 +138,8 @@ def test_a_stale_save_is_refused_and_shows_the_newer_state(db):
     set_status(db, 1, "checked", actor="ana", expected_version=1)  # someone else, meanwhile
     app.radio[0].set_value("disputed")
     app.button(key="FormSubmitter:status-Save").click().run()
-    assert any("changed by someone else" in e.value for e in app.error)
+    assert any("changed by someone else" in t.value for t in app.text)
+    assert app.error[0].value == "Not saved: someone else changed this claim first."
     assert any("Now: status checked" in t.value for t in app.text)
     assert _claim(db, 1).status == "checked"
 
@@ -175,6 +180,24 @@ def test_a_claim_correction_is_recorded(db):
 def test_every_other_page_renders(db, name):
     app = page(name, name="root")
     assert not app.exception
+    _no_rendered_markup(app)
+
+
+def test_an_article_with_a_hostile_title_and_error_stays_inert(db):
+    from tracker.models import Article
+
+    with Session(db) as session:
+        article = session.get(Article, 1)
+        article.title = "![t](http://evil.example/title.png)"
+        article.extraction_state = "failed"
+        article.extraction_error = "refused: ![e](http://evil.example/error.png)"
+        session.add(article)
+        session.commit()
+    app = AppTest.from_function(_page_script, args=("articles",), default_timeout=30)
+    app.query_params["article"] = "1"
+    app.run()
+    assert "![t](http://evil.example/title.png)" in [t.value for t in app.text]  # as text
+    assert app.error[0].value == "Extraction failed:"
     _no_rendered_markup(app)
 
 

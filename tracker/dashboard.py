@@ -105,6 +105,14 @@ def _login_configured() -> bool:
         return False
 
 
+def notice(kind: str, headline: str, detail: str | None = None) -> None:
+    """A coloured message whose untrusted part is shown as plain text: st.error and its
+    kin render Markdown, so only our own fixed words go there."""
+    getattr(st, kind)(headline)
+    if detail:
+        st.text(detail)
+
+
 def can_edit(role: str) -> bool:
     return role in ("reviewer", "admin")
 
@@ -121,13 +129,13 @@ def act(action, *args, seen_key: str | None = None, **kwargs) -> bool:
     try:
         result = action(*args, **kwargs)
     except StaleEdit as stale:
-        st.error(str(stale))
+        notice("error", "Not saved: someone else changed this claim first.", str(stale))
         st.text(f"Now: status {stale.current.status}, claim: {stale.current.text}")
         if seen_key:
             st.session_state[seen_key] = stale.current.version
         return False
     except (NotAllowed, ValueError, LookupError, ValidationError) as refused:
-        st.error(str(refused))
+        notice("error", "Not done.", str(refused))
         return False
     if seen_key and isinstance(result, Claim):
         st.session_state[seen_key] = result.version
@@ -460,13 +468,19 @@ def articles() -> None:
         selection_mode="single-row", key="articles_table",
     )  # fmt: skip
     chosen = picked.selection.rows if picked and picked.selection else []
-    if not chosen:
+    wanted = st.query_params.get("article", "")
+    if chosen:
+        article = rows[chosen[0]]
+        st.query_params["article"] = str(article.id)
+    elif wanted.isdecimal() and (found := [a for a in rows if a.id == int(wanted)]):
+        article = found[0]
+    else:
         return
-    article = rows[chosen[0]]
-    st.subheader(article.title or f"Article {article.id}")
+    st.subheader(f"Article {article.id}")
+    st.text(article.title or "(no title)")
     st.text(f"{article.outlet or ''} {article.url or ''}  state: {article.extraction_state}")
     if article.extraction_error:
-        st.error(f"Extraction: {article.extraction_error}")
+        notice("error", "Extraction failed:", article.extraction_error)
     if role == "admin" and st.button("Re-extract"):
         data = ArticleCreate(text=article.text, title=article.title)
         with st.spinner("Extracting..."):
@@ -533,19 +547,19 @@ def importer() -> None:
     progress = st.progress(0.0, text="Importing...")
     for number, item in enumerate(items, 1):
         if isinstance(item, ReadError):
-            st.error(f"{item.source}: {item.reason}")
+            notice("error", "Could not read an input:", f"{item.source}: {item.reason}")
         else:
             if outlet and not item.outlet:
                 item = item.model_copy(update={"outlet": outlet})
             outcome = import_article(db, item, settings())
             label = item.title or item.source_path or "article"
             if outcome.state == "failed":
-                st.error(f"{label}: {outcome.error}")
+                notice("error", "Extraction failed:", f"{label}: {outcome.error}")
             else:
-                st.success(f"{label}: {outcome.claims} claims ({outcome.state}).")
+                notice("success", f"{outcome.claims} claims ({outcome.state}).", label)
                 if outcome.article_id:
                     st.page_link(
-                        QUEUE_PAGE, label=f"Review the claims of {label}",
+                        QUEUE_PAGE, label=f"Review the claims of article {outcome.article_id}",
                         query_params={"article_id": str(outcome.article_id)},
                     )  # fmt: skip
         progress.progress(number / len(items), text=f"{number} of {len(items)}")
@@ -648,7 +662,7 @@ def people() -> None:
         if st.form_submit_button("Set role") and act(
             set_role, engine(), person, new_role, actor=name or ""
         ):
-            st.success(f"{person} is now {new_role}.")
+            notice("success", f"Role set: {new_role}.", person)
 
 
 QUEUE_PAGE = st.Page(queue, title="Review queue", url_path="queue", default=True)
