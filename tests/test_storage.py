@@ -257,3 +257,16 @@ def test_a_home_relative_sqlite_url_works(tmp_path, monkeypatch):
     engine = create_db_engine("sqlite:///~/tracker-data/t.db")
     migrate(engine)
     assert (tmp_path / "tracker-data" / "t.db").exists()
+
+
+def test_migrating_down_and_up_keeps_history_and_search(engine):
+    from tracker.queue import QueueFilter, queue_page
+
+    _, (claim_id, _) = _article_with_claims(engine)
+    set_status(engine, claim_id, "checked", actor="ana", expected_version=1)
+    add_source(engine, claim_id, SourceCreate(url="https://bls.gov/"), actor="ana")
+    command.downgrade(alembic_config(engine), "0004")  # rebuilds the claim table on SQLite
+    migrate(engine)
+    assert len(history(engine, claim_id)) == 2  # nothing cascaded away
+    _article_with_claims(engine, n=1, text="Another text: inflation hit 9% in June.")
+    assert queue_page(engine, QueueFilter(search="unemployment"))[1] == 3  # search still works

@@ -63,6 +63,29 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name == "sqlite":
+        _repair_search_triggers(engine)
+
+
+def _repair_search_triggers(engine: Engine) -> None:
+    """Re-create full-text triggers a table rebuild dropped, and re-index what they missed."""
+    from tracker.migrations import SQLITE_SEARCH_TRIGGERS
+
+    with engine.begin() as conn:
+        present = {
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')"
+            )
+        }
+        missing = [name for name in SQLITE_SEARCH_TRIGGERS if name not in present]
+        for name in missing:
+            table = "claim_fts" if name.startswith("claim_") else "fact_check_fts"
+            if table in present:
+                conn.exec_driver_sql(SQLITE_SEARCH_TRIGGERS[name])
+        for table in {"claim_fts" if n.startswith("claim_") else "fact_check_fts" for n in missing}:
+            if table in present:
+                conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
 
 
 def _schema_version(engine: Engine) -> str | None:

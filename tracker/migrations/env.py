@@ -11,15 +11,28 @@ target_metadata = SQLModel.metadata
 
 def run_migrations() -> None:
     engine = context.config.attributes["engine"]
-    with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-            include_name=include_name,
-        )
-        context.run_migrations()
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # A table rebuild must not cascade: with foreign keys on, re-creating `claim`
+            # would delete its sources and history. (PRAGMA works outside a transaction.)
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            _configure_and_run(connection)
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+def _configure_and_run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_name=include_name,
+    )
+    context.run_migrations()
 
 
 run_migrations()

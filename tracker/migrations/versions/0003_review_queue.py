@@ -12,6 +12,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from tracker.migrations import SQLITE_SEARCH_TRIGGERS
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -48,15 +50,7 @@ SQLITE_FTS = [
     "CREATE VIRTUAL TABLE claim_fts USING fts5(text, quote, content='claim', "
     "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
     "INSERT INTO claim_fts(rowid, text, quote) SELECT id, text, quote FROM claim",
-    "CREATE TRIGGER claim_fts_insert AFTER INSERT ON claim BEGIN "
-    "INSERT INTO claim_fts(rowid, text, quote) VALUES (new.id, new.text, new.quote); END",
-    "CREATE TRIGGER claim_fts_delete AFTER DELETE ON claim BEGIN "
-    "INSERT INTO claim_fts(claim_fts, rowid, text, quote) "
-    "VALUES ('delete', old.id, old.text, old.quote); END",
-    "CREATE TRIGGER claim_fts_update AFTER UPDATE OF text, quote ON claim BEGIN "
-    "INSERT INTO claim_fts(claim_fts, rowid, text, quote) "
-    "VALUES ('delete', old.id, old.text, old.quote); "
-    "INSERT INTO claim_fts(rowid, text, quote) VALUES (new.id, new.text, new.quote); END",
+    *(SQLITE_SEARCH_TRIGGERS[name] for name in SQLITE_SEARCH_TRIGGERS if name.startswith("claim_")),
 ]
 POSTGRES_FTS = (
     "CREATE INDEX ix_claim_fts ON claim USING gin "

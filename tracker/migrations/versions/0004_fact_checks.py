@@ -11,6 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from tracker.migrations import SQLITE_SEARCH_TRIGGERS
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -49,15 +51,7 @@ def upgrade() -> None:
 SQLITE_FTS = [
     "CREATE VIRTUAL TABLE fact_check_fts USING fts5(claim_reviewed, content='fact_check', "
     "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER fact_check_fts_insert AFTER INSERT ON fact_check BEGIN "
-    "INSERT INTO fact_check_fts(rowid, claim_reviewed) VALUES (new.id, new.claim_reviewed); END",
-    "CREATE TRIGGER fact_check_fts_delete AFTER DELETE ON fact_check BEGIN "
-    "INSERT INTO fact_check_fts(fact_check_fts, rowid, claim_reviewed) "
-    "VALUES ('delete', old.id, old.claim_reviewed); END",
-    "CREATE TRIGGER fact_check_fts_update AFTER UPDATE OF claim_reviewed ON fact_check BEGIN "
-    "INSERT INTO fact_check_fts(fact_check_fts, rowid, claim_reviewed) "
-    "VALUES ('delete', old.id, old.claim_reviewed); "
-    "INSERT INTO fact_check_fts(rowid, claim_reviewed) VALUES (new.id, new.claim_reviewed); END",
+    *(SQLITE_SEARCH_TRIGGERS[n] for n in SQLITE_SEARCH_TRIGGERS if n.startswith("fact_check")),
 ]
 POSTGRES_FTS = (
     "CREATE INDEX ix_fact_check_fts ON fact_check USING gin "
