@@ -60,8 +60,13 @@ def test_one_verdict_for_the_cluster_is_recorded_on_each_claim(engine, db_url):
     _import(engine, db_url, SHARED, f"Breaking. {SHARED}", f"More news. {SHARED}")
     with Session(engine) as session:
         ids = [c.id for c in session.exec(select(Claim).where(Claim.text == SHARED))]
-    assert len(cluster_of(engine, ids[0])) == 3
-    assert set_cluster_status(engine, ids[2], "disputed", actor="ana", note="BLS: 3.4%") == 3
+    members = cluster_of(engine, ids[0])
+    assert len(members) == 3
+    seen = {m.id: m.version for m in members}
+    assert (
+        set_cluster_status(engine, ids[2], "disputed", actor="ana", seen=seen, note="BLS: 3.4%")
+        == 3
+    )
     with Session(engine) as session:
         statuses = {c.status for c in session.exec(select(Claim).where(Claim.id.in_(ids)))}
         events = session.exec(select(ReviewEvent)).all()
@@ -82,3 +87,29 @@ def test_the_queue_can_show_one_row_per_cluster(engine, db_url):
     rows, total = queue_page(engine, QueueFilter(one_per_cluster=True))
     assert total == 2 and sorted(r.claim.text for r in rows) == sorted([SHARED, OTHER])
     assert QueueFilter.from_params({"one_per_cluster": "True"}).one_per_cluster
+
+
+def test_a_cluster_verdict_over_someone_elses_change_saves_nothing(engine, db_url):
+    import pytest
+
+    from tracker.review import StaleEdit, set_status
+
+    _import(engine, db_url, SHARED, f"Breaking. {SHARED}")
+    members = cluster_of(engine, 1)
+    seen = {m.id: m.version for m in members}
+    set_status(engine, members[1].id, "disputed", actor="ben", expected_version=1)
+    with pytest.raises(StaleEdit):
+        set_cluster_status(engine, members[0].id, "checked", actor="ana", seen=seen)
+    statuses = [c.status for c in cluster_of(engine, 1)]
+    assert statuses == ["unreviewed", "disputed"]  # all or nothing
+
+
+def test_a_match_is_decided_once(engine, db_url):
+    import pytest
+
+    _import(engine, db_url, SHARED, REWORDED)
+    with Session(engine) as session:
+        (match,) = session.exec(select(ClaimMatch)).all()
+    decide(engine, match.id, True, actor="ana")
+    with pytest.raises(ValueError, match="already confirmed"):
+        decide(engine, match.id, False, actor="ben")

@@ -186,3 +186,9 @@ def test_stored_claims_record_the_offline_model(tmp_path):
     assert article.extraction_model.startswith("offline-")
     assert article.prompt_hash == load_model().version
     assert all(c.model == article.extraction_model for c in claims)
+
+
+def test_score_keeps_one_score_per_line_whatever_the_characters():
+    lines = ["Taxes rose\u2028 4% in May.", "Crime\x0c fell.", "Jobs\x85 grew 2%."]
+    result = CliRunner().invoke(app, ["score"], input="\n".join(lines) + "\n")
+    assert len(result.stdout.splitlines()) == 3

@@ -311,7 +311,12 @@ def score(
     """Print the check-worthiness (0-1) of each input line, in order, by the offline model."""
     from tracker.offline import load_model
 
-    lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
+    text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    # One score per input line: split on newlines only (str.splitlines also splits on
+    # form feeds and Unicode line separators inside a sentence).
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     model = load_model()
     for start in range(0, len(lines), 1000):
         for value in model.checkworthiness(lines[start : start + 1000]):

@@ -312,6 +312,8 @@ def claim() -> None:
         st.warning("This claim changed since you opened it; the page shows the newer state.")
     related = matches_of(db, claim_id)
     cluster = cluster_of(db, claim_id)
+    cluster_key = f"seen_cluster_{claim_id}"
+    seen_cluster = st.session_state.setdefault(cluster_key, {m.id: m.version for m in cluster})
     if related or len(cluster) > 1:
         st.subheader("The same claim elsewhere")
         if len(cluster) > 1:
@@ -325,6 +327,7 @@ def claim() -> None:
                 if middle.button("Same", key=f"confirm_{match.id}", disabled=not editable) and act(
                     decide, db, match.id, True, actor=name or ""
                 ):
+                    st.session_state.pop(cluster_key, None)  # the cluster has grown
                     st.rerun()
                 if right.button(
                     "Different", key=f"reject_{match.id}", disabled=not editable
@@ -354,9 +357,15 @@ def claim() -> None:
         saved = save.form_submit_button("Save", disabled=not editable)
         saved_next = save_next.form_submit_button("Save and next", disabled=not editable)
     if (saved or saved_next) and whole_cluster:
-        if act(set_cluster_status, db, claim_id, status, actor=name or "", note=note or None):
+        if act(
+            set_cluster_status, db, claim_id, status, actor=name or "", seen=seen_cluster,
+            note=note or None,
+        ):  # fmt: skip
             st.session_state.pop(seen_key, None)
+            st.session_state.pop(cluster_key, None)
             st.rerun()
+        else:
+            st.session_state.pop(cluster_key, None)  # show the newer state; save again to apply
     elif (saved or saved_next) and act(
         set_status, db, claim_id, status, actor=name or "", expected_version=seen,
         note=note or None, seen_key=seen_key,

@@ -228,6 +228,8 @@ def decide(engine: Engine, match_id: int, accept: bool, *, actor: str) -> ClaimM
         match = session.get(ClaimMatch, match_id)
         if match is None:
             raise LookupError(f"no match with id {match_id}")
+        if match.state != "suggested":
+            raise ValueError(f"this match was already {match.state}")
         match.state = "confirmed" if accept else "rejected"
         match.decided_by, match.decided_at = actor, utcnow()
         session.add(match)
@@ -273,17 +275,32 @@ def cluster_of(engine: Engine, claim_id: int) -> list[Claim]:
 
 
 def set_cluster_status(
-    engine: Engine, claim_id: int, status: str, *, actor: str, note: str | None = None
+    engine: Engine,
+    claim_id: int,
+    status: str,
+    *,
+    actor: str,
+    seen: dict[int, int],
+    note: str | None = None,
 ) -> int:
-    """One verdict for the whole cluster, recorded in each claim's history."""
-    from tracker.review import set_status
+    """One verdict for the whole cluster, recorded in each claim's history, in one
+    transaction: if any member changed since the reviewer saw it (`seen`: claim id ->
+    version), or joined the cluster unseen, nothing is saved (StaleEdit)."""
+    from tracker.review import apply_status
 
-    changed = 0
-    for member in cluster_of(engine, claim_id):
-        if member.status != status:
-            set_status(
-                engine, member.id, status, actor=actor, expected_version=member.version,
-                note=note or f"verdict for the cluster of claim {claim_id}",
-            )  # fmt: skip
-            changed += 1
-    return changed
+    with session_scope(engine) as session:
+        members = list(
+            session.exec(
+                select(Claim).where(Claim.id.in_([m.id for m in cluster_of(engine, claim_id)]))
+            )
+        )
+        changed = 0
+        for member in members:
+            expected = seen.get(member.id, -1)  # a member the reviewer never saw: refused
+            if member.status != status or member.version != expected:
+                apply_status(
+                    session, engine, member.id, status, actor=actor, expected_version=expected,
+                    note=note or f"verdict for the cluster of claim {claim_id}",
+                )  # fmt: skip
+                changed += 1
+        return changed

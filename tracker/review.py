@@ -115,25 +115,42 @@ def set_status(
     expected_version: int,
     note: str | None = None,
 ) -> Claim:
+    with session_scope(engine) as session:
+        return apply_status(
+            session, engine, claim_id, status, actor=actor,
+            expected_version=expected_version, note=note,
+        )  # fmt: skip
+
+
+def apply_status(
+    session: Session,
+    engine: Engine,
+    claim_id: int,
+    status: str,
+    *,
+    actor: str,
+    expected_version: int,
+    note: str | None = None,
+) -> Claim:
+    """`set_status` inside the caller's transaction (for verdicts on several claims)."""
     if status not in CLAIM_STATUSES:
         raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
     actor = _actor(actor, engine)
-    with session_scope(engine) as session:
-        before = session.get(Claim, claim_id)
-        old = before.status if before else None
-        claim = _update_claim(session, claim_id, expected_version, {"status": status})
-        session.add(
-            ReviewEvent(
-                claim_id=claim_id,
-                actor=actor,
-                action="status",
-                field="status",
-                from_value=old,
-                to_value=status,
-                note=note or None,
-            )
+    before = session.get(Claim, claim_id, populate_existing=True)
+    old = before.status if before else None
+    claim = _update_claim(session, claim_id, expected_version, {"status": status})
+    session.add(
+        ReviewEvent(
+            claim_id=claim_id,
+            actor=actor,
+            action="status",
+            field="status",
+            from_value=old,
+            to_value=status,
+            note=note or None,
         )
-        return claim
+    )
+    return claim
 
 
 def edit_claim(
