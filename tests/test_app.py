@@ -25,6 +25,7 @@ def db(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     monkeypatch.setenv("TRACKER_DATABASE_URL", url)
     monkeypatch.setenv("TRACKER_ADMINS", "root")
+    monkeypatch.setenv("TRACKER_TRUST_TYPED_NAMES", "true")  # no login in tests
     engine = get_engine(url)
     article, _ = add_article(
         engine, ArticleCreate(text=HOSTILE, title="<b>Title</b>", outlet="Wire")
@@ -258,3 +259,13 @@ def test_suggested_matches_are_decided_and_a_verdict_covers_the_cluster(db):
     app.checkbox[0].check()
     app.button(key="FormSubmitter:status-Save").click().run()
     assert _claim(db, 1).status == _claim(db, 2).status == "checked"
+
+
+def test_without_a_login_a_typed_admin_name_gets_no_admin_rights(db, monkeypatch):
+    monkeypatch.setenv("TRACKER_TRUST_TYPED_NAMES", "false")
+    from tracker.config import get_settings
+
+    get_settings.cache_clear()
+    app = page("people", name="ROOT")
+    assert "Role: reviewer" in [t.value for t in app.sidebar.text]
+    assert app.info[0].value == "Managing roles needs the admin role."

@@ -60,10 +60,13 @@ class Settings(BaseSettings):
     # until an admin gives them another.
     admins: str = ""
     default_role: Literal["viewer", "reviewer", "admin"] = "reviewer"
+    # Without a login, a typed name is not verified: it gets no more than the default role
+    # unless this is set (a single-user or fully trusted deployment).
+    trust_typed_names: bool = False
 
     @property
     def admin_names(self) -> set[str]:
-        return {name.strip() for name in self.admins.split(",") if name.strip()}
+        return {name.strip().casefold() for name in self.admins.split(",") if name.strip()}
 
     # Claim matching: suggest earlier claims that score at least this (0-1), and link at once
     # those that score at least the second.

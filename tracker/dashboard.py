@@ -40,6 +40,7 @@ from tracker.review import (
     NotAllowed,
     StaleEdit,
     add_source,
+    capped,
     delete_claim,
     edit_claim,
     history,
@@ -83,17 +84,22 @@ def _identify() -> tuple[str | None, str]:
         if not st.user.is_logged_in:
             st.sidebar.button("Log in", on_click=st.login)
             return None, "viewer"
-        name = st.user.get("name") or st.user.get("email")
+        # Roles are keyed on the verified e-mail address, not the editable display name.
+        name = st.user.get("email") or st.user.get("name")
         st.sidebar.text(f"Signed in as {name}")
         st.sidebar.button("Log out", on_click=st.logout)
+        verified = True
     else:
         name = st.sidebar.text_input(
             "Your name", key="reviewer_name", help="Every change records who made it."
         ).strip()
+        verified = settings().trust_typed_names
     if not name:
         st.sidebar.info("Give your name to review claims.")
         return None, "viewer"
     role = role_of(engine(), name)
+    if not verified:
+        role = capped(role, settings().default_role)
     st.sidebar.text(f"Role: {role}")
     return name, role
 

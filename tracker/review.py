@@ -48,12 +48,20 @@ def role_of(engine: Engine, name: str) -> str:
     else TRACKER_DEFAULT_ROLE (reviewer unless configured otherwise)."""
     from tracker.config import get_settings
 
+    key = name.strip().casefold()
     with Session(engine) as session:
-        stored = session.exec(select(Reviewer.role).where(Reviewer.name == name)).first()
+        stored = session.exec(
+            select(Reviewer.role).where(sa.func.lower(Reviewer.name) == key)
+        ).first()
     if stored:
         return stored
     settings = get_settings()
-    return "admin" if name in settings.admin_names else settings.default_role
+    return "admin" if key in settings.admin_names else settings.default_role
+
+
+def capped(role: str, default: str) -> str:
+    """An unverified identity's role: at most the default role."""
+    return role if _RANK[role] <= _RANK[default] else default
 
 
 def _actor(actor: str, engine: Engine | None = None, needs: str = "reviewer") -> str:
@@ -71,7 +79,9 @@ def set_role(engine: Engine, name: str, role: str, *, actor: str) -> None:
     if role not in _RANK:
         raise ValueError(f"unknown role {role!r}; use viewer, reviewer or admin")
     with session_scope(engine) as session:
-        row = session.exec(select(Reviewer).where(Reviewer.name == name.strip())).first()
+        row = session.exec(
+            select(Reviewer).where(sa.func.lower(Reviewer.name) == name.strip().casefold())
+        ).first()
         row = row or Reviewer(name=name.strip())
         row.role = role
         session.add(row)
