@@ -269,3 +269,19 @@ def test_without_a_login_a_typed_admin_name_gets_no_admin_rights(db, monkeypatch
     app = page("people", name="ROOT")
     assert "Role: reviewer" in [t.value for t in app.sidebar.text]
     assert app.info[0].value == "Managing roles needs the admin role."
+
+
+def test_a_claim_replaced_under_the_same_id_is_not_saved_over(db):
+    app = page("claim", claim=3, name="ana")
+    with Session(db) as session:  # a re-extraction deletes claim 3 and reuses its id
+        old = session.get(Claim, 3)
+        session.delete(old)
+        session.commit()
+        start = HOSTILE.index("prices")
+        session.add(Claim(id=3, article_id=1, text="A different claim.", quote="prices rose 9%",
+                          quote_start=start, quote_end=start + 14, checkworthiness=0.5))  # fmt: skip
+        session.commit()
+    app.radio[0].set_value("checked")
+    app.button(key="FormSubmitter:status-Save").click().run()
+    assert _claim(db, 3).status == "unreviewed"
+    assert any("replaced by a new extraction" in w.value for w in app.warning)

@@ -313,6 +313,18 @@ def claim() -> None:
     # The version this reviewer has seen: a save made against it is refused if anyone
     # saved the claim in between (the page itself reloads on every interaction).
     seen_key = f"seen_version_{claim_id}"
+    # A re-extraction can delete a claim and reuse its id (SQLite); the creation time tells
+    # a replaced claim from the one the reviewer saw.
+    born_key = f"seen_created_{claim_id}"
+    born = current.created_at.isoformat()
+    replaced = st.session_state.setdefault(born_key, born) != born
+    if replaced:
+        st.session_state[born_key] = born
+        st.session_state.pop(seen_key, None)
+        editable = False
+        st.warning(
+            "This claim was replaced by a new extraction since you opened it: check it again."
+        )
     seen = st.session_state.setdefault(seen_key, current.version)
     if seen != current.version:
         st.warning("This claim changed since you opened it; the page shows the newer state.")
