@@ -278,8 +278,10 @@ def test_a_claim_replaced_under_the_same_id_is_not_saved_over(db):
         session.delete(old)
         session.commit()
         start = HOSTILE.index("prices")
-        replacement = Claim(id=3, article_id=1, text="A different claim.", quote="prices rose 9%",
-                            quote_start=start, quote_end=start + 14, checkworthiness=0.5)  # fmt: skip
+        replacement = Claim(
+            id=3, article_id=1, text="A different claim.", quote="prices rose 9%",
+            quote_start=start, quote_end=start + 14, checkworthiness=0.5,
+        )  # fmt: skip
         session.add(replacement)
         session.commit()
     app.radio[0].set_value("checked")
