@@ -288,3 +288,20 @@ def test_a_claim_replaced_under_the_same_id_is_not_saved_over(db):
     app.button(key="FormSubmitter:status-Save").click().run()
     assert _claim(db, 3).status == "unreviewed"
     assert any("replaced by a new extraction" in w.value for w in app.warning)
+
+
+@pytest.mark.parametrize("param", [{"page": "x"}, {"page": "²"}, {"claim": "²"}])
+def test_malformed_links_do_not_crash(db, param):
+    app = AppTest.from_file(APP, default_timeout=30)
+    for key, value in param.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception
+
+
+def test_a_new_filter_starts_on_the_first_page(db):
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.query_params["page"] = "3"
+    app.run()
+    app.multiselect[0].set_value(["unreviewed"]).run()
+    assert "3 claims match; page 1 of 1" in [t.value for t in app.text]

@@ -127,6 +127,15 @@ def queue_filter() -> QueueFilter:
     return QueueFilter.from_params(st.query_params.to_dict())
 
 
+def int_param(name: str) -> int | None:
+    """A whole-number URL parameter, or None when absent or malformed."""
+    raw = st.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+SORT_CHOICES = ["checkworthiness", "newest", "updated", "article"]
+
+
 def act(action, *args, seen_key: str | None = None, **kwargs) -> bool:
     """Run a review action, turning refusals into messages instead of tracebacks.
 
@@ -179,7 +188,12 @@ def queue() -> None:
             help="0: every article",
         )  # fmt: skip
         per_cluster = st.checkbox("One row per cluster", value=flt.one_per_cluster)
-        sort = st.selectbox("Sort", ["checkworthiness", "newest", "updated", "article"])
+        chosen_sort = st.query_params.get("sort", "checkworthiness")
+        sort = st.selectbox(
+            "Sort",
+            SORT_CHOICES,
+            index=SORT_CHOICES.index(chosen_sort) if chosen_sort in SORT_CHOICES else 0,
+        )
     flt = QueueFilter(
         statuses=tuple(statuses),
         claim_types=tuple(types),
@@ -193,8 +207,12 @@ def queue() -> None:
         search=search or None,
         one_per_cluster=per_cluster,
     )
-    page = int(st.query_params.get("page", 0) or 0)
-    st.query_params.from_dict({**flt.to_params(), **({"page": str(page)} if page else {})})
+    page = int_param("page") or 0
+    view = {**flt.to_params(), **({"sort": sort} if sort != "checkworthiness" else {})}
+    if st.session_state.get("queue_view") not in (None, view):
+        page = 0  # a new filter starts on its first page
+    st.session_state["queue_view"] = view
+    st.query_params.from_dict({**view, **({"page": str(page)} if page else {})})
 
     counts = status_counts(db, flt)
     columns = st.columns(len(counts))
@@ -238,17 +256,15 @@ def queue() -> None:
     if (page + 1) * PAGE_SIZE < total and right.button("Next page"):
         st.query_params["page"] = str(page + 1)
         st.rerun()
-    st.text_input("Open claim by id", key="open_id", on_change=_open_typed_id)
-
-
-def _open_typed_id() -> None:
-    typed = st.session_state.get("open_id", "").strip()
-    if typed.isdigit():
-        st.session_state["go_claim"] = int(typed)
+    typed = st.text_input("Open claim by id", key="open_id").strip()
+    if typed.isascii() and typed.isdigit():
+        open_claim(int(typed), flt)
 
 
 def open_claim(claim_id: int, flt: QueueFilter | None = None) -> None:
     params = {**(flt or queue_filter()).to_params(), "claim": str(claim_id)}
+    if st.query_params.get("sort"):
+        params["sort"] = st.query_params["sort"]
     st.switch_page(CLAIM_PAGE, query_params=params)
 
 
@@ -268,14 +284,11 @@ def _context(text: str, start: int, end: int, paragraphs: int = 1) -> tuple[str,
 
 def claim() -> None:
     db = engine()
-    if "go_claim" in st.session_state:
-        st.query_params["claim"] = str(st.session_state.pop("go_claim"))
-    raw = st.query_params.get("claim", "")
-    if not raw.isdigit():
+    claim_id = int_param("claim")
+    if claim_id is None:
         st.header("Claim")
         st.text("Pick a claim in the review queue.")
         return
-    claim_id = int(raw)
     with Session(db) as session:
         current = session.get(Claim, claim_id)
         article = session.get(Article, current.article_id) if current else None
@@ -308,7 +321,7 @@ def claim() -> None:
         st.text(after.strip())
 
     flt = queue_filter()
-    upcoming = next_claim(db, flt, claim_id)
+    upcoming = next_claim(db, flt, claim_id, st.query_params.get("sort", "checkworthiness"))
     editable = name is not None and can_edit(role)
     # The version this reviewer has seen: a save made against it is refused if anyone
     # saved the claim in between (the page itself reloads on every interaction).
@@ -495,11 +508,11 @@ def articles() -> None:
         selection_mode="single-row", key="articles_table",
     )  # fmt: skip
     chosen = picked.selection.rows if picked and picked.selection else []
-    wanted = st.query_params.get("article", "")
+    wanted = int_param("article")
     if chosen:
         article = rows[chosen[0]]
         st.query_params["article"] = str(article.id)
-    elif wanted.isdecimal() and (found := [a for a in rows if a.id == int(wanted)]):
+    elif wanted is not None and (found := [a for a in rows if a.id == wanted]):
         article = found[0]
     else:
         return

@@ -180,7 +180,7 @@ def next_claim(
         query = where(query, flt, engine.dialect.name).order_by(
             *SORTS.get(sort, SORTS["checkworthiness"])
         )
-        ids = list(session.exec(query.limit(1000)).all())
+        ids = list(session.exec(query.limit(10_000)).all())  # ids only: cheap
     if claim_id in ids:
         position = ids.index(claim_id)
         return ids[position + 1] if position + 1 < len(ids) else None
