@@ -110,3 +110,20 @@ def test_other_server_errors_do_not_change_the_format(tmp_path):
     assert {c.response_format for c in _calls(settings)} == {"json_schema"}
     with Session(get_engine(settings.database_url)) as session:
         assert session.exec(select(Claim)).all() == []
+
+
+def test_a_forced_mode_run_does_not_pin_a_weaker_format(tmp_path):
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        forced = _settings(tmp_path, fake, response_format="prompt")
+        _import(forced, TEXT)
+        llm._NEGOTIATED.clear()
+        auto = forced.model_copy(update={"response_format": "auto"})
+        _import(auto, "Officials said 9 bridges are unsafe.")
+        assert fake.requests[-1]["response_format"]["type"] == "json_schema"
+
+
+def test_an_error_that_merely_mentions_text_is_not_a_format_refusal(tmp_path):
+    with FakeLLM(respond=lambda _r: error(500, "upstream error: 'text' field missing")) as fake:
+        settings = _settings(tmp_path, fake)
+        _import(settings, TEXT)
+    assert {c.response_format for c in _calls(settings)} == {"json_schema"}

@@ -92,15 +92,24 @@ def _ensure_article(session: Session, data: ArticleCreate) -> tuple[Article, boo
 
 
 def known_response_format(engine: Engine, settings: Settings) -> str | None:
-    """The structured-output format this model server last accepted, from the call log,
-    so that a new run does not negotiate again."""
+    """The format to start with for this server: the one after the last format it refused
+    (from the call log), so a new run does not negotiate again. Calls made in a forced
+    mode leave no refusal behind and so never pin a weaker format."""
+    from tracker.llm import FORMATS, REFUSED
+
     with Session(engine) as session:
-        return session.exec(
+        refused = session.exec(
             select(ModelCall.response_format)
-            .where(ModelCall.base_url == settings.safe_base_url, ModelCall.status_code == 200)
+            .where(
+                ModelCall.base_url == settings.safe_base_url,
+                ModelCall.error.startswith(REFUSED),
+            )
             .order_by(ModelCall.id.desc())
             .limit(1)
         ).first()
+    if refused in FORMATS[:-1]:
+        return FORMATS[FORMATS.index(refused) + 1]
+    return None
 
 
 def find_job(engine: Engine, item: ArticleCreate | int) -> Job:

@@ -157,18 +157,18 @@ def make_client(settings: Settings, gate: RateGate | None = None) -> openai.Asyn
 
 
 FORMATS = ("json_schema", "json_object", "prompt")
+REFUSED = "the server refused response_format"  # how a refusal is logged (and recognised)
 _NEGOTIATED: dict[str, str] = {}  # base URL -> the format it accepted, for this process
-_NAMES_FORMAT = re.compile(r"response_format|json_schema|json_object|'text'", re.IGNORECASE)
 
 
 def _refuses_format(record: CallRecord) -> bool:
-    """A 400/422/500-like refusal whose message is about the response format."""
+    """A 400/422/500-like refusal whose message names the response format, or the very
+    format asked for (json_schema, json_object)."""
     code = record.status_code or 0
-    return (
-        code >= 400
-        and code not in (401, 403, 404, 429)
-        and bool(_NAMES_FORMAT.search(record.response or ""))
-    )
+    if code < 400 or code in (401, 403, 404, 429):
+        return False
+    body = (record.response or "").lower()
+    return "response_format" in body or record.response_format in body
 
 
 def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> list:
@@ -267,7 +267,7 @@ class ModelClient:
                 ):
                     exc.record.fallbacks = refused
                     raise
-                exc.record.error = f"the server refused response_format {fmt}: {exc.reason}"
+                exc.record.error = f"{REFUSED} {fmt}: {exc.reason}"
                 refused.append(exc.record)
                 if self.format == fmt:
                     self.format = FORMATS[following]
