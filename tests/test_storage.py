@@ -270,3 +270,11 @@ def test_migrating_down_and_up_keeps_history_and_search(engine):
     assert len(history(engine, claim_id)) == 2  # nothing cascaded away
     _article_with_claims(engine, n=1, text="Another text: inflation hit 9% in June.")
     assert queue_page(engine, QueueFilter(search="unemployment"))[1] == 3  # search still works
+
+
+def test_a_deleted_claims_id_is_never_given_to_another(engine):
+    _article_id, ids = _article_with_claims(engine, n=2)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(Claim).where(Claim.id == ids[-1]))
+    _, (new_id,) = _article_with_claims(engine, n=1, text="Another article entirely, about rents.")
+    assert new_id > ids[-1]

@@ -124,6 +124,9 @@ class Claim(ClaimBase, table=True):
         # The review queue: by status, most check-worthy first; or by score alone.
         sa.Index("ix_claim_status_score", "status", "checkworthiness"),
         sa.Index("ix_claim_score", "checkworthiness"),
+        # Never reuse the id of a deleted claim: links, exports and open review pages
+        # name claims by id (PostgreSQL sequences never reuse ids anyway).
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
