@@ -113,3 +113,23 @@ def test_a_match_is_decided_once(engine, db_url):
     decide(engine, match.id, True, actor="ana")
     with pytest.raises(ValueError, match="already confirmed"):
         decide(engine, match.id, False, actor="ben")
+
+
+def test_a_batch_import_links_the_same_claim_across_its_own_articles(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    for outlet in ("gazette", "herald", "tribune"):
+        (folder / f"{outlet}.txt").write_text(f"From the {outlet} desk. {SHARED}")
+    monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'batch.db'}")
+    result = CliRunner().invoke(app, ["import", str(folder), "-c", "3"])
+    assert result.exit_code == 0, result.stderr
+    from tracker.db import get_engine
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'batch.db'}")
+    with Session(engine) as session:
+        shared = session.exec(select(Claim).where(Claim.text == SHARED)).all()
+    assert len(shared) == 3 and len({c.cluster_id for c in shared}) == 1
