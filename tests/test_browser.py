@@ -28,6 +28,8 @@ TEXT = (
     "Critics said the figure ignores people who stopped looking for work."
 )
 
+SECOND_QUOTE = "the figure ignores people who stopped looking for work"
+
 pytestmark = pytest.mark.browser
 
 
@@ -53,6 +55,15 @@ def dashboard(tmp_path) -> Iterator[tuple[str, str]]:
                 article_id=article.id, text="Unemployment fell to 3.1% in May.",
                 quote="unemployment fell to 3.1% in May", quote_start=15, quote_end=47,
                 claimant="Mayor", claim_type="statistic", checkworthiness=0.9,
+            )
+        )  # fmt: skip
+        session.add(
+            Claim(
+                article_id=article.id, text="Critics said the figure ignores discouraged workers.",
+                quote=SECOND_QUOTE,
+                quote_start=TEXT.index(SECOND_QUOTE),
+                quote_end=TEXT.index(SECOND_QUOTE) + len(SECOND_QUOTE),
+                claim_type="position", checkworthiness=0.5,
             )
         )  # fmt: skip
         session.commit()
@@ -121,6 +132,12 @@ def test_a_reviewer_disputes_a_claim_with_a_source_in_the_browser(dashboard):
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "claim-disputed.png", full_page=True)
+
+        # "Save and next" saves, then opens the next claim of the queue.
+        page.get_by_text("in_progress", exact=True).click()
+        page.get_by_role("button", name="Save and next").click()
+        expect(page.get_by_text("Claim 2", exact=True)).to_be_visible(timeout=15_000)
+        assert "claim=2" in page.url
         browser.close()
 
     with Session(engine) as session:
