@@ -148,9 +148,7 @@ def queue_page(
         rows_query = select(Claim, Article.title, Article.outlet).join(
             Article, Article.id == Claim.article_id
         )
-        rows_query = where(rows_query, flt, dialect).order_by(
-            *SORTS.get(sort, SORTS["checkworthiness"])
-        )
+        rows_query = where(rows_query, flt, dialect).order_by(*_order(sort))
         rows = session.exec(rows_query.offset(page * page_size).limit(page_size)).all()
         count_query = select(func.count()).select_from(Claim)
         if _needs_article(flt):
@@ -177,9 +175,7 @@ def next_claim(
     since the action may take it out of the filtered queue."""
     with Session(engine) as session:
         query = select(Claim.id).join(Article, Article.id == Claim.article_id)
-        query = where(query, flt, engine.dialect.name).order_by(
-            *SORTS.get(sort, SORTS["checkworthiness"])
-        )
+        query = where(query, flt, engine.dialect.name).order_by(*_order(sort))
         ids = list(session.exec(query.limit(10_000)).all())  # ids only: cheap
     if claim_id in ids:
         position = ids.index(claim_id)
