@@ -133,3 +133,22 @@ def test_a_batch_import_links_the_same_claim_across_its_own_articles(tmp_path, m
     with Session(engine) as session:
         shared = session.exec(select(Claim).where(Claim.text == SHARED)).all()
     assert len(shared) == 3 and len({c.cluster_id for c in shared}) == 1
+
+
+def test_repeats_are_found_when_their_words_are_common(engine, db_url, monkeypatch):
+    """At scale most words are in many claims; the search reads only a budget of postings
+    (here 2) and must still find the repeated and the reworded claim."""
+    monkeypatch.setattr("tracker.matching.POSTINGS", 2)
+    fillers = [
+        f"Officials said unemployment in Ohio rose to {n} percent in May {year}."
+        for n, year in ((5.2, 1990), (6.8, 1995), (7.1, 2009))
+    ]
+    claims = _import(engine, db_url, SHARED, *fillers, f"Breaking. {SHARED}", REWORDED)
+    assert set(fillers) <= set(claims)
+    with Session(engine) as session:
+        found = {
+            (session.get(Claim, m.claim_id).text, session.get(Claim, m.other_id).text, m.state)
+            for m in session.exec(select(ClaimMatch))
+        }
+    assert (SHARED, SHARED, "linked") in found
+    assert any(a == REWORDED and b == SHARED for a, b, _ in found), found

@@ -96,21 +96,17 @@ def _terms(text: str, most: int = 40) -> list[str]:
     return sorted(set(words), key=lambda w: (-len(w), w))[:most]  # longer words are rarer
 
 
-def candidates(session: Session, text: str, *, exclude_article: int | None = None) -> list[Claim]:
-    """Stored claims sharing the most distinctive words with `text`, best first."""
+def candidates(
+    session: Session, text: str, *, exclude_article: int | None = None, stored: bool = False
+) -> list[Claim]:
+    """Stored claims sharing the most distinctive words with `text`, best first (`stored`:
+    `text` is itself in the index, so it is not counted as holding its own words)."""
     terms = _terms(text)
     if not terms:
         return []
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        terms = _rarest(session, terms)
-        if not terms:
-            return []
-        # A repeated claim shares its rarest words: all of the four rarest find it cheaply.
-        # Otherwise any of the rarest, ranked by BM25 (costlier: more rows match).
-        ids = _fts_ids(session, " AND ".join(f'"{t}"' for t in terms[:4]))
-        if len(ids) < 5:
-            ids = _fts_ids(session, " OR ".join(f'"{t}"' for t in terms))
+        ids = _sqlite_candidate_ids(session, terms, int(stored))
         claims = session.exec(select(Claim).where(Claim.id.in_(ids))).all() if ids else []
         order = {claim_id: i for i, claim_id in enumerate(ids)}
         claims = sorted(claims, key=lambda c: order[c.id])
@@ -158,17 +154,50 @@ def _fts_ids(session: Session, query: str) -> list[int]:
 
 RAREST = 16  # query terms kept: the rarest in the index (16 chosen on CLEF 2020 train)
 
+# Postings the ranked query may read. A term's weight in BM25 falls with the number of
+# claims holding it, so the rarest terms decide the ranking; reading the long posting lists
+# of common words costs time (hundreds of ms at a million claims) and changes little.
+POSTINGS = 2_000
 
-def _rarest(session: Session, terms: list[str]) -> list[str]:
-    """The terms found in the fewest claims (absent terms cannot match and are dropped)."""
-    params = {f"t{i}": term for i, term in enumerate(terms)}
-    placeholders = ", ".join(f":{name}" for name in params)
-    counts = session.exec(
-        sa.text(f"SELECT term, doc FROM claim_fts_vocab WHERE term IN ({placeholders})").bindparams(
-            **params
-        )
-    ).all()
-    return [term for term, _ in sorted(counts, key=lambda row: row[1])[:RAREST]]
+
+def _sqlite_candidate_ids(session: Session, terms: list[str], itself: int) -> list[int]:
+    """Candidate claim ids, best first. A repeat holds all of the claim's rarest words:
+    claims holding the three rarest come first (all the words, when three are too common
+    to single it out). Unless that finds a few, claims holding any of the rarest words,
+    ranked by BM25, follow; only as many words as fit the posting budget."""
+    counts = {term: _claims_with(session, term, POSTINGS + itself) - itself for term in terms}
+    ranked = sorted((term for term in terms if counts[term]), key=lambda term: counts[term])
+    if not ranked:
+        return []
+    ids = _fts_ids(session, _all_of(ranked[:3]))
+    if len(ids) == CANDIDATES * 2 and len(ranked) > 3:  # too many hold three: narrow down
+        ids = _merge(_fts_ids(session, _all_of(ranked)), ids)
+    if len(ids) < 5:
+        chosen, total = [], 0
+        for term in ranked[:RAREST]:
+            if chosen and total + counts[term] > POSTINGS:
+                break
+            chosen.append(term)
+            total += counts[term]
+        ids = _merge(ids, _fts_ids(session, " OR ".join(f'"{term}"' for term in chosen)))
+    return ids
+
+
+def _all_of(terms: list[str]) -> str:
+    return " AND ".join(f'"{term}"' for term in terms)
+
+
+def _merge(first: list[int], then: list[int]) -> list[int]:
+    seen = set(first)
+    return first + [claim_id for claim_id in then if claim_id not in seen]
+
+
+def _claims_with(session: Session, term: str, cap: int) -> int:
+    """How many claims hold `term`, counting no further than `cap` (bounded cost)."""
+    statement = sa.text(
+        "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH :q LIMIT :n)"
+    ).bindparams(q=f'"{term}"', n=cap)
+    return session.exec(statement).one()[0]
 
 
 @dataclass
@@ -181,7 +210,9 @@ def find_matches(session: Session, claim: Claim, threshold: float) -> list[Match
     """Earlier claims from other articles that say what `claim` says, best first."""
     found = [
         Match(other, similarity(claim.text, other.text))
-        for other in candidates(session, claim.text, exclude_article=claim.article_id)
+        for other in candidates(
+            session, claim.text, exclude_article=claim.article_id, stored=claim.id is not None
+        )
         if other.id != claim.id and (claim.id is None or other.id < claim.id)
     ]
     return sorted((m for m in found if m.score >= threshold), key=lambda m: -m.score)
