@@ -1,6 +1,7 @@
 """Matching one new claim against a million stored claims.
 
     python bench/matching.py [--claims 1000000] [--vocabulary corpus|template] [--db PATH]
+                             [--postgres postgresql://user:password@host/database]
 
 Seeds a SQLite database of stored claims (kept at --db for reruns), then times
 `find_matches` (full-text candidates + reranking) for new claims: 20 that repeat stored
@@ -13,7 +14,8 @@ so word frequencies are those of real political text (with a vocabulary of a few
 thousand words, far fewer than a million news claims would hold, which keeps it hard).
 `template` is the dashboard benchmark's 23-word vocabulary, where every word is in about a
 sixth of all claims: a worst case for any full-text index.
-Target (issue 6): under 50 ms per claim.
+With --postgres, the same claims are copied into that (emptied) PostgreSQL database and
+matched there. Target (issue 6): under 50 ms per claim.
 """
 
 from __future__ import annotations
@@ -58,6 +60,35 @@ def reworded(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def copy_to_postgres(db: Path, url: str, claims: int):
+    """The SQLite bench database's articles and claims, copied into PostgreSQL at `url`."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from tracker.db import get_engine
+
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        if conn.execute(sa.text("SELECT count(*) FROM claim")).scalar_one() == claims:
+            return engine
+    source = sqlite3.connect(db)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE article, claim CASCADE"))
+        cursor = conn.connection.driver_connection.cursor()
+        for table in ("article", "claim"):
+            columns = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
+            names = ", ".join(columns)
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in source.execute(f"SELECT {names} FROM {table}"):
+                    copy.write_row(row)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE claim"))
+    print(f"copied {claims:,} claims into PostgreSQL: {time.perf_counter() - started:.0f} s")
+    return engine
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=1_000_000)
@@ -66,6 +97,7 @@ def main() -> None:
         "--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "state-of-the-union"
     )
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--postgres", help="a PostgreSQL URL to copy the claims into and use")
     args = parser.parse_args()
     if args.vocabulary == "corpus":
         if not args.corpus.is_dir():
@@ -87,6 +119,8 @@ def main() -> None:
                      checkworthiness=0.5)  # fmt: skip
 
     engine = get_engine(f"sqlite:///{db}")
+    if args.postgres:
+        engine = copy_to_postgres(db, args.postgres, args.claims)
     rng = random.Random(2026)
     with Session(engine) as session:
         step = max(1, args.claims // 20)
@@ -103,7 +137,8 @@ def main() -> None:
             matches = find_matches(session, claim, threshold=0.75)
             times.append(time.perf_counter() - started)
             found.append(len(matches))
-    print(f"{args.claims:,} stored claims ({args.vocabulary} vocabulary); {len(new)} new claims")
+    print(f"{args.claims:,} stored claims ({args.vocabulary} vocabulary, "
+          f"{engine.dialect.name}); {len(new)} new claims")  # fmt: skip
     groups = {"repeats": slice(0, 20), "reworded": slice(20, 40), "no repeat": slice(40, 60)}
     for label, part in [*groups.items(), ("all", slice(0, 60))]:
         ms = [t * 1000 for t in times[part]]

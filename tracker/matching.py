@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 from rapidfuzz import fuzz
@@ -104,24 +105,12 @@ def candidates(
     terms = _terms(text)
     if not terms:
         return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        ids = _sqlite_candidate_ids(session, terms, int(stored))
-        claims = session.exec(select(Claim).where(Claim.id.in_(ids))).all() if ids else []
-        order = {claim_id: i for i, claim_id in enumerate(ids)}
-        claims = sorted(claims, key=lambda c: order[c.id])
-    else:
-        config = sa.literal_column("'english'::regconfig")
-        document = sa.func.to_tsvector(
-            config, Claim.text.concat(sa.literal_column("' '")).concat(Claim.quote)
-        )
-        tsquery = sa.func.to_tsquery(config, " | ".join(terms))
-        claims = session.exec(
-            select(Claim)
-            .where(document.op("@@")(tsquery))
-            .order_by(sa.func.ts_rank(document, tsquery).desc())
-            .limit(CANDIDATES * 2)
-        ).all()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    index = _Fts5(session, itself=int(stored)) if sqlite else _TextSearch(session)
+    ids = _candidate_ids(index, terms)
+    claims = session.exec(select(Claim).where(Claim.id.in_(ids))).all() if ids else []
+    order = {claim_id: i for i, claim_id in enumerate(ids)}
+    claims = sorted(claims, key=lambda c: order[c.id])
     return [c for c in claims if c.article_id != exclude_article][:CANDIDATES]
 
 
@@ -145,46 +134,31 @@ def rank(session: Session, text: str, limit: int = 5) -> list[tuple[Claim, float
     return sorted(blended, key=lambda pair: -pair[1])[:limit]
 
 
-def _fts_ids(session: Session, query: str) -> list[int]:
-    statement = sa.text(
-        "SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q ORDER BY rank LIMIT :n"
-    ).bindparams(q=query, n=CANDIDATES * 2)
-    return [row[0] for row in session.exec(statement)]
-
-
 RAREST = 16  # query terms kept: the rarest in the index (16 chosen on CLEF 2020 train)
 
-# Postings the ranked query may read. A term's weight in BM25 falls with the number of
-# claims holding it, so the rarest terms decide the ranking; reading the long posting lists
-# of common words costs time (hundreds of ms at a million claims) and changes little.
-POSTINGS = 2_000
 
-
-def _sqlite_candidate_ids(session: Session, terms: list[str], itself: int) -> list[int]:
-    """Candidate claim ids, best first. A repeat holds all of the claim's rarest words:
-    claims holding the three rarest come first (all the words, when three are too common
-    to single it out). Unless that finds a few, claims holding any of the rarest words,
-    ranked by BM25, follow; only as many words as fit the posting budget."""
-    counts = {term: _claims_with(session, term, POSTINGS + itself) - itself for term in terms}
+def _candidate_ids(index: _Index, terms: list[str]) -> list[int]:
+    """Candidate claim ids, best first, reading a bounded number of postings. A repeat
+    holds all of the claim's rarest words: claims holding the three rarest come first (all
+    the words, when three are too common to single it out). Unless that finds a few, claims
+    holding any of the rarest words follow, ranked; only as many words as fit the budget."""
+    terms = index.searchable(terms)
+    counts = {term: index.count(term, index.budget) for term in terms}
     ranked = sorted((term for term in terms if counts[term]), key=lambda term: counts[term])
     if not ranked:
         return []
-    ids = _fts_ids(session, _all_of(ranked[:3]))
+    ids = index.ids(ranked[:3], every=True)
     if len(ids) == CANDIDATES * 2 and len(ranked) > 3:  # too many hold three: narrow down
-        ids = _merge(_fts_ids(session, _all_of(ranked)), ids)
+        ids = _merge(index.ids(ranked, every=True), ids)
     if len(ids) < 5:
         chosen, total = [], 0
         for term in ranked[:RAREST]:
-            if chosen and total + counts[term] > POSTINGS:
+            if chosen and total + counts[term] > index.budget:
                 break
             chosen.append(term)
             total += counts[term]
-        ids = _merge(ids, _fts_ids(session, " OR ".join(f'"{term}"' for term in chosen)))
+        ids = _merge(ids, index.ids(chosen, every=False))
     return ids
-
-
-def _all_of(terms: list[str]) -> str:
-    return " AND ".join(f'"{term}"' for term in terms)
 
 
 def _merge(first: list[int], then: list[int]) -> list[int]:
@@ -192,12 +166,85 @@ def _merge(first: list[int], then: list[int]) -> list[int]:
     return first + [claim_id for claim_id in then if claim_id not in seen]
 
 
-def _claims_with(session: Session, term: str, cap: int) -> int:
-    """How many claims hold `term`, counting no further than `cap` (bounded cost)."""
-    statement = sa.text(
-        "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH :q LIMIT :n)"
-    ).bindparams(q=f'"{term}"', n=cap)
-    return session.exec(statement).one()[0]
+class _Index(Protocol):
+    budget: int  # postings a ranked query may read
+
+    def searchable(self, terms: list[str]) -> list[str]: ...
+    def count(self, term: str, cap: int) -> int: ...
+    def ids(self, terms: list[str], *, every: bool) -> list[int]: ...
+
+
+# Postings a ranked SQLite query may read. A term's weight in BM25 falls with the number
+# of claims holding it, so the rarest terms decide the ranking; reading the long posting
+# lists of common words costs time (hundreds of ms at a million claims) and changes little.
+POSTINGS = 2_000
+
+
+class _Fts5:
+    """SQLite: the claim_fts index (BM25 ranking built in)."""
+
+    def __init__(self, session: Session, itself: int) -> None:
+        self.session, self.budget = session, POSTINGS
+        self.itself = itself  # 1 when the claim searched for is in the index already
+
+    def searchable(self, terms: list[str]) -> list[str]:
+        return terms
+
+    def count(self, term: str, cap: int) -> int:
+        """How many other claims hold `term`, counting no further than `cap` (bounded
+        cost)."""
+        statement = sa.text(
+            "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH :q LIMIT :n)"
+        ).bindparams(q=f'"{term}"', n=cap + self.itself)
+        return self.session.exec(statement).one()[0] - self.itself
+
+    def ids(self, terms: list[str], *, every: bool) -> list[int]:
+        query = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
+        statement = sa.text(
+            "SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q ORDER BY rank LIMIT :n"
+        ).bindparams(q=query, n=CANDIDATES * 2)
+        return [row[0] for row in self.session.exec(statement)]
+
+
+# PostgreSQL ranks with ts_rank, which re-parses each matching claim (~25 us a claim), so
+# it gets a smaller budget, and no more than RANKED claims are ranked at all.
+PG_POSTINGS = 500
+RANKED = 500
+_DOCUMENT = "to_tsvector('english'::regconfig, text || ' ' || quote)"  # as the GIN index
+
+
+class _TextSearch:
+    """PostgreSQL: full-text search over the GIN expression index of migration 0003."""
+
+    def __init__(self, session: Session) -> None:
+        self.session, self.budget = session, PG_POSTINGS
+
+    def searchable(self, terms: list[str]) -> list[str]:
+        """The terms that are not PostgreSQL stop words."""
+        statement = sa.text(
+            "SELECT w FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(w, i) "
+            "WHERE numnode(plainto_tsquery('english', w)) > 0 ORDER BY i"
+        ).bindparams(terms=terms)
+        return [row[0] for row in self.session.exec(statement)]
+
+    def count(self, term: str, cap: int) -> int:
+        """The planner's estimate of how many claims hold `term` (from the index's
+        statistics: no posting is read)."""
+        statement = sa.text(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM claim "
+            f"WHERE {_DOCUMENT} @@ plainto_tsquery('english', :term)"
+        ).bindparams(term=term)
+        plan = self.session.exec(statement).one()[0]
+        return min(cap, max(1, int(plan[0]["Plan"]["Plan Rows"])))
+
+    def ids(self, terms: list[str], *, every: bool) -> list[int]:
+        query = (" & " if every else " | ").join(terms)
+        statement = sa.text(
+            f"SELECT id FROM (SELECT id, text, quote FROM claim WHERE {_DOCUMENT} @@ "
+            f"to_tsquery('english', :q) LIMIT :ranked) AS found "
+            f"ORDER BY ts_rank({_DOCUMENT}, to_tsquery('english', :q)) DESC, id LIMIT :n"
+        ).bindparams(q=query, ranked=RANKED, n=CANDIDATES * 2)
+        return [row[0] for row in self.session.exec(statement)]
 
 
 @dataclass
