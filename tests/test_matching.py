@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from tests.conftest import make_settings
+from tracker.cli import app
+from tracker.db import create_db_engine
 from tracker.ingest import import_article
 from tracker.matching import cluster_of, decide, matches_of, set_cluster_status, similarity
 from tracker.models import ArticleCreate, Claim, ClaimMatch, ReviewEvent
@@ -152,3 +157,47 @@ def test_repeats_are_found_when_their_words_are_common(engine, db_url, monkeypat
         }
     assert (SHARED, SHARED, "linked") in found
     assert any(a == REWORDED and b == SHARED for a, b, _ in found), found
+
+
+def _clef_fixture(folder):
+    """A three-claim, two-query stand-in for CLEF 2020 task 2, in its file formats."""
+    clef = folder / "clef2020-claim-retrieval"
+    (clef / "dev").mkdir(parents=True)
+    (clef / "verified_claims.docs.tsv").write_text(
+        "\tvclaim\ttitle\n"
+        f"0\t{SHARED}\tOhio jobless rate\n"
+        f"1\t{OTHER}\tRoad budget\n"
+        "2\tA photo shows a shark swimming on a flooded Houston highway.\tShark on highway\n"
+    )
+    (clef / "dev" / "tweets.queries.tsv").write_text(
+        "tweet_id\ttweet_content\n"
+        "t1\tWow, a shark swimming on the highway in Houston! pic.twitter.com/x #flood\n"
+        "t2\tCouncil approved 40 million dollars budget for road repairs @cityhall\n"
+    )
+    (clef / "dev" / "tweet-vclaim-pairs.qrels").write_text("t1 0 2 1\nt2 0 1 1\n")
+    return folder
+
+
+def test_eval_matching_reports_map_at_5_and_leaves_the_database_empty(db_url, tmp_path):
+    data = _clef_fixture(tmp_path / "datasets")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["eval", "--task", "matching", "--data", str(data), "--database-url", db_url, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "name": "CLEF 2020 claim retrieval (dev)", "queries": 2, "map_at_5": 1.0,
+    }  # fmt: skip
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        assert session.exec(select(Claim)).all() == []
+    _import(engine, db_url, SHARED)  # a database in use is refused, not emptied
+    engine.dispose()
+    refused = runner.invoke(
+        app, ["eval", "--task", "matching", "--data", str(data), "--database-url", db_url]
+    )
+    assert refused.exit_code == 2 and "needs an empty" in refused.output
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        assert len(session.exec(select(Claim)).all()) == 1
+    engine.dispose()

@@ -331,13 +331,20 @@ def eval_(
     extractor: Annotated[str, typer.Option(help="offline or llm.")] = "offline",
     task: Annotated[str, typer.Option(help="checkworthiness or matching.")] = "checkworthiness",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Matching: an empty database to run in (default: a temporary file)."),
+    ] = None,
 ) -> None:
     """Precision, recall and F1 on ClaimBuster, CheckThat! 2023 and PoliClaim; or, with
     --task matching, MAP@5 of claim matching on CLEF CheckThat! 2020 (dev split)."""
     from tracker.evaluate import as_dict, load_benchmarks, matching_map_at_5, run_benchmark
 
     if task == "matching":
-        result = matching_map_at_5(data) if data.is_dir() else None
+        try:
+            result = matching_map_at_5(data, url=database_url) if data.is_dir() else None
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--database-url") from None
         if result is None:
             _err(f"No claim-retrieval data under {data}: nothing to evaluate.")
             return

@@ -14,8 +14,12 @@ import csv
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker.schemas import ExtractedClaim
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 Extract = Callable[[str], list[ExtractedClaim]]
 DOCUMENT_SENTENCES = 40  # sentences per document for sets without document boundaries
@@ -119,16 +123,17 @@ def as_dict(result: Result) -> dict:
 # --- Claim matching ---------------------------------------------------------------------
 
 
-def matching_map_at_5(data: Path, split: str = "dev", workdir: Path | None = None) -> dict | None:
+def matching_map_at_5(
+    data: Path, split: str = "dev", workdir: Path | None = None, url: str | None = None
+) -> dict | None:
     """MAP@5 of claim matching on CLEF CheckThat! 2020 task 2 (tweets against verified
-    claims), through the same index and scoring as the tracker's own matching."""
+    claims), through the same index and scoring as the tracker's own matching: in a
+    temporary SQLite file, or in the empty database at `url` (emptied again after)."""
     import tempfile
 
     import sqlalchemy as sa
-    from sqlmodel import Session
 
     from tracker.db import create_db_engine, migrate
-    from tracker.matching import rank
 
     folder = data / "clef2020-claim-retrieval"
     if not (folder / split / "tweets.queries.tsv").exists():
@@ -140,9 +145,38 @@ def matching_map_at_5(data: Path, split: str = "dev", workdir: Path | None = Non
         tweet, _, vclaim, label = line.split()
         if label == "1":
             relevant.setdefault(tweet, set()).add(vclaim)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="tracker-eval-"))
-    engine = create_db_engine(f"sqlite:///{workdir / 'matching.db'}")
+    if url is None:
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="tracker-eval-"))
+        url = f"sqlite:///{workdir / 'matching.db'}"
+    engine = create_db_engine(url)
     migrate(engine)
+    with engine.connect() as conn:
+        if conn.execute(sa.text("SELECT count(*) FROM article")).scalar_one():
+            engine.dispose()
+            raise ValueError("the matching evaluation needs an empty database")
+    try:
+        scored, total = _rank_queries(engine, verified, queries, relevant)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM claim"))
+            conn.execute(sa.text("DELETE FROM article"))
+        engine.dispose()
+    return {"name": f"CLEF 2020 claim retrieval ({split})", "queries": scored,
+            "map_at_5": round(total / scored, 3) if scored else 0.0}  # fmt: skip
+
+
+def _rank_queries(
+    engine: Engine,
+    verified: list[dict[str, str]],
+    queries: list[dict[str, str]],
+    relevant: dict[str, set[str]],
+) -> tuple[int, float]:
+    """Store the verified claims, rank them for every query: (queries scored, sum of AP@5)."""
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from tracker.matching import rank
+
     first_column = next(iter(verified[0]))
     with engine.begin() as conn:
         conn.execute(
@@ -163,6 +197,9 @@ def matching_map_at_5(data: Path, split: str = "dev", workdir: Path | None = Non
                 for row in verified
             ],
         )
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE claim"))  # flushes the GIN pending list too
     total, scored = 0.0, 0
     with Session(engine) as session:
         for query in queries:
@@ -178,6 +215,4 @@ def matching_map_at_5(data: Path, split: str = "dev", workdir: Path | None = Non
                     precision_sum += hits / position
             total += precision_sum / min(len(gold), 5)
             scored += 1
-    engine.dispose()
-    return {"name": f"CLEF 2020 claim retrieval ({split})", "queries": scored,
-            "map_at_5": round(total / scored, 3) if scored else 0.0}  # fmt: skip
+    return scored, total
