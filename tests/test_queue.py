@@ -132,3 +132,29 @@ def test_export_takes_the_whole_queue_filter(engine):
     _seed(engine)
     flt = QueueFilter(search="bridge", outlet="Wire")
     assert export(engine, "jsonl", io.StringIO(), ExportFilter(queue=flt)) == 1
+
+
+@pytest.mark.parametrize("sort", ["checkworthiness", "newest", "updated", "article"])
+def test_the_next_claim_is_found_deep_in_a_long_queue(engine, sort):
+    """A busy newsroom's queue holds many thousands of claims; "Save and next" must follow
+    the queue's order wherever the current claim is, ties in the sort key broken by id."""
+    article, _ = add_article(engine, ArticleCreate(text="Shared text of many claims."))
+    with Session(engine) as session:
+        session.add_all(
+            Claim(
+                article_id=article.id,
+                text=f"Claim {i}.",
+                quote="Shared",
+                quote_start=0,
+                quote_end=6,
+                checkworthiness=(i % 7) / 10,
+            )
+            for i in range(10_050)
+        )
+        session.commit()
+    flt = QueueFilter()
+    order = [r.claim.id for r in queue_page(engine, flt, sort=sort, page_size=20_000)[0]]
+    assert len(order) == 10_050
+    for position in (0, 4_321, 10_000, 10_048):
+        assert next_claim(engine, flt, order[position], sort) == order[position + 1]
+    assert next_claim(engine, flt, order[-1], sort) is None

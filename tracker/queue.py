@@ -17,11 +17,17 @@ from sqlmodel import Session, func, select
 
 from tracker.models import CLAIM_STATUSES, Article, Claim
 
+# Each sort is a list of (column, descending?) ending in a unique column, so that "the
+# claim after this one" is well defined (see next_claim).
+SORT_KEYS: dict[str, list[tuple[Any, bool]]] = {
+    "checkworthiness": [(Claim.checkworthiness, True), (Claim.id, False)],
+    "newest": [(Claim.created_at, True), (Claim.id, True)],
+    "updated": [(Claim.updated_at, True), (Claim.id, True)],
+    "article": [(Claim.article_id, False), (Claim.quote_start, False), (Claim.id, False)],
+}
 SORTS = {
-    "checkworthiness": (Claim.checkworthiness.desc(), Claim.id),
-    "newest": (Claim.created_at.desc(), Claim.id.desc()),
-    "updated": (Claim.updated_at.desc(), Claim.id.desc()),
-    "article": (Claim.article_id, Claim.quote_start),
+    name: tuple(column.desc() if descending else column for column, descending in keys)
+    for name, keys in SORT_KEYS.items()
 }
 
 
@@ -171,16 +177,29 @@ def status_counts(engine: Engine, flt: QueueFilter) -> dict[str, int]:
 def next_claim(
     engine: Engine, flt: QueueFilter, claim_id: int, sort: str = "checkworthiness"
 ) -> int | None:
-    """The claim after `claim_id` in the queue's order; ask before acting on the claim,
-    since the action may take it out of the filtered queue."""
+    """The claim after `claim_id` in the queue's order (the first of the queue when
+    `claim_id` is not in it); ask before acting on the claim, since the action may take it
+    out of the filtered queue. A keyset search: as quick deep in the queue as at its top."""
+    keys = SORT_KEYS.get(sort, SORT_KEYS["checkworthiness"])
     with Session(engine) as session:
-        query = select(Claim.id).join(Article, Article.id == Claim.article_id)
-        query = where(query, flt, engine.dialect.name).order_by(*_order(sort))
-        ids = list(session.exec(query.limit(10_000)).all())  # ids only: cheap
-    if claim_id in ids:
-        position = ids.index(claim_id)
-        return ids[position + 1] if position + 1 < len(ids) else None
-    return next((i for i in ids if i != claim_id), None)
+        queue = select(Claim.id).join(Article, Article.id == Claim.article_id)
+        queue = where(queue, flt, engine.dialect.name)
+        base = queue.order_by(*_order(sort)).limit(1)
+        current = session.exec(
+            select(*[column for column, _ in keys]).where(Claim.id == claim_id)
+        ).first()
+        if current is None or session.exec(queue.where(Claim.id == claim_id)).first() is None:
+            return session.exec(base).first()
+        # The nearest claim after this one: first among those tied with it on every key but
+        # the last, then on all but the last two, and so on (each one short index scan).
+        for depth in range(len(keys) - 1, -1, -1):
+            column, descending = keys[depth]
+            ties = [key == value for (key, _), value in zip(keys[:depth], current, strict=False)]
+            beyond = column < current[depth] if descending else column > current[depth]
+            found = session.exec(base.where(*ties, beyond)).first()
+            if found is not None:
+                return found
+        return None
 
 
 def distinct_values(engine: Engine, column: Any, limit: int = 500) -> list[str]:
