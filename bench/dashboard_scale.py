@@ -118,7 +118,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from tracker.db import get_engine
-    from tracker.queue import QueueFilter, queue_page, status_counts
+    from tracker.queue import QueueFilter, next_claim, queue_page, status_counts
 
     engine = get_engine(os.environ["TRACKER_DATABASE_URL"])
     print(f"{args.claims:,} claims, SQLite at {args.db}")
@@ -130,6 +130,14 @@ def main() -> None:
     ]:
         seconds = timed(lambda flt=flt: (queue_page(engine, flt), status_counts(engine, flt)))
         print(f"  library: {label:34} {seconds * 1000:7.0f} ms")
+    unreviewed = QueueFilter(statuses=("unreviewed",))
+    for label, flt in [("all", QueueFilter()), ("unreviewed", unreviewed)]:
+        for sort in ("checkworthiness", "article"):
+            times = [
+                timed(lambda c=c, f=flt, s=sort: next_claim(engine, f, c, s)) for c in (7, 500_000)
+            ]
+            print(f"  library: next claim, {label:10} by {sort:15} (near the top / deep) "
+                  f"{times[0] * 1000:5.0f} / {times[1] * 1000:5.0f} ms")  # fmt: skip
 
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     first = timed(app.run)

@@ -118,6 +118,19 @@ def test_import_without_a_model_uses_the_offline_extractor(tmp_path):
     assert all(r["model"].startswith("offline-") for r in rows)
 
 
+def test_an_import_leaves_the_query_planner_statistics_current():
+    """SQLite gathers no planner statistics by itself; without them the queue's counts
+    pick slow plans at scale, so an import that stored claims refreshes them."""
+    import sqlalchemy as sa
+
+    from tracker.config import get_settings
+
+    assert CliRunner().invoke(app, ["import", str(SAMPLE)]).exit_code == 0
+    with get_engine(get_settings().database_url).connect() as conn:
+        analysed = conn.execute(sa.text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars().all()
+    assert {"claim", "article"} <= set(analysed)
+
+
 def test_the_dashboard_path_works_without_a_model(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path / 'd.db'}", openai_api_key=None,
                              openai_base_url=None)  # fmt: skip

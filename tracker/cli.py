@@ -26,7 +26,7 @@ from tracker.claimreview import (
     write_claimreview,
 )
 from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
-from tracker.db import get_engine
+from tracker.db import get_engine, refresh_statistics
 from tracker.export import FORMATS as EXPORT_FORMATS
 from tracker.export import ExportFilter, export
 from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
@@ -154,6 +154,8 @@ def import_(
             "stored; run the same command again to finish the rest."
         )
         raise typer.Exit(130) from None
+    if report.count("extracted"):
+        refresh_statistics(engine)
     _print_report(report, settings, as_json)
     raise typer.Exit(1 if report.failures or report.stopped else 0)
 

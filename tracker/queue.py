@@ -154,8 +154,15 @@ def queue_page(
         rows_query = select(Claim, Article.title, Article.outlet).join(
             Article, Article.id == Claim.article_id
         )
-        rows_query = where(rows_query, flt, dialect).order_by(*_order(sort))
-        rows = session.exec(rows_query.offset(page * page_size).limit(page_size)).all()
+        order, first = _order(sort), page * page_size
+        if _needs_article(flt):
+            rows_query = where(rows_query, flt, dialect).order_by(*order)
+            rows_query = rows_query.offset(first).limit(page_size)
+        else:  # pick the page by claim's own indexes first, then join its 50 articles only
+            page_ids = where(select(Claim.id), flt, dialect).order_by(*order)
+            page_ids = page_ids.offset(first).limit(page_size)
+            rows_query = rows_query.where(Claim.id.in_(page_ids)).order_by(*order)
+        rows = session.exec(rows_query).all()
         count_query = select(func.count()).select_from(Claim)
         if _needs_article(flt):
             count_query = count_query.join(Article, Article.id == Claim.article_id)
