@@ -201,3 +201,28 @@ def test_eval_matching_reports_map_at_5_and_leaves_the_database_empty(db_url, tm
     with Session(engine) as session:
         assert len(session.exec(select(Claim)).all()) == 1
     engine.dispose()
+
+
+def test_eval_matching_deletes_only_its_own_rows(db_url, tmp_path, monkeypatch):
+    """An article imported into the database while the evaluation runs survives it."""
+    import tracker.matching
+
+    data = _clef_fixture(tmp_path / "datasets")
+    real_rank, imported = tracker.matching.rank, []
+
+    def rank_then_import(session, text, limit=5):
+        if not imported:
+            engine = create_db_engine(db_url)
+            imported.append(_import(engine, db_url, OTHER))
+            engine.dispose()
+        return real_rank(session, text, limit)
+
+    monkeypatch.setattr(tracker.matching, "rank", rank_then_import)
+    result = CliRunner().invoke(
+        app, ["eval", "--task", "matching", "--data", str(data), "--database-url", db_url]
+    )
+    assert result.exit_code == 0, result.output
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        assert [c.text for c in session.exec(select(Claim))] == [OTHER]
+    engine.dispose()

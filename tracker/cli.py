@@ -340,12 +340,18 @@ def eval_(
 ) -> None:
     """Precision, recall and F1 on ClaimBuster, CheckThat! 2023 and PoliClaim; or, with
     --task matching, MAP@5 of claim matching on CLEF CheckThat! 2020 (dev split)."""
-    from tracker.evaluate import as_dict, load_benchmarks, matching_map_at_5, run_benchmark
+    from tracker.evaluate import (
+        DatabaseNotEmpty,
+        as_dict,
+        load_benchmarks,
+        matching_map_at_5,
+        run_benchmark,
+    )
 
     if task == "matching":
         try:
             result = matching_map_at_5(data, url=database_url) if data.is_dir() else None
-        except ValueError as error:
+        except DatabaseNotEmpty as error:
             raise typer.BadParameter(str(error), param_hint="--database-url") from None
         if result is None:
             _err(f"No claim-retrieval data under {data}: nothing to evaluate.")

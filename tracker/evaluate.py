@@ -123,6 +123,10 @@ def as_dict(result: Result) -> dict:
 # --- Claim matching ---------------------------------------------------------------------
 
 
+class DatabaseNotEmpty(Exception):
+    """The matching evaluation was pointed at a database that holds articles."""
+
+
 def matching_map_at_5(
     data: Path, split: str = "dev", workdir: Path | None = None, url: str | None = None
 ) -> dict | None:
@@ -150,16 +154,22 @@ def matching_map_at_5(
         url = f"sqlite:///{workdir / 'matching.db'}"
     engine = create_db_engine(url)
     migrate(engine)
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # refuse a database in use; the eval's rows are its own
         if conn.execute(sa.text("SELECT count(*) FROM article")).scalar_one():
             engine.dispose()
-            raise ValueError("the matching evaluation needs an empty database")
+            raise DatabaseNotEmpty("the matching evaluation needs an empty database")
+        article_id = conn.execute(
+            sa.text(
+                "INSERT INTO article (text, content_hash, imported_at, extraction_state, "
+                "claims_dropped) VALUES ('CLEF 2020 verified claims (tracker eval)', "
+                "'tracker-eval-clef2020', '2020-01-01', 'extracted', 0) RETURNING id"
+            )
+        ).scalar_one()
     try:
-        scored, total = _rank_queries(engine, verified, queries, relevant)
+        scored, total = _rank_queries(engine, article_id, verified, queries, relevant)
     finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM claim"))
-            conn.execute(sa.text("DELETE FROM article"))
+        with engine.begin() as conn:  # its claims go with it (ON DELETE CASCADE)
+            conn.execute(sa.text("DELETE FROM article WHERE id = :id").bindparams(id=article_id))
         engine.dispose()
     return {"name": f"CLEF 2020 claim retrieval ({split})", "queries": scored,
             "map_at_5": round(total / scored, 3) if scored else 0.0}  # fmt: skip
@@ -167,36 +177,31 @@ def matching_map_at_5(
 
 def _rank_queries(
     engine: Engine,
+    article_id: int,
     verified: list[dict[str, str]],
     queries: list[dict[str, str]],
     relevant: dict[str, set[str]],
 ) -> tuple[int, float]:
-    """Store the verified claims, rank them for every query: (queries scored, sum of AP@5)."""
+    """Store the verified claims under the eval's article, rank them for every query:
+    (queries scored, sum of AP@5)."""
     import sqlalchemy as sa
     from sqlmodel import Session
 
     from tracker.matching import rank
 
     first_column = next(iter(verified[0]))
+    vclaim_of: dict[int, str] = {}
     with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO article (id, text, content_hash, imported_at, extraction_state, "
-                "claims_dropped) VALUES (1, 'verified claims', 'x', '2020-01-01', 'extracted', 0)"
-            )
+        insert = sa.text(
+            "INSERT INTO claim (article_id, text, quote, quote_start, quote_end, claim_type, "
+            "checkworthiness, status, created_at, updated_at, version) VALUES "
+            "(:article, :text, :text, 0, 1, 'other', 0.5, 'checked', '2020-01-01', "
+            "'2020-01-01', 1) RETURNING id"
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO claim (id, article_id, text, quote, quote_start, quote_end, "
-                "claim_type, checkworthiness, status, created_at, updated_at, version) VALUES "
-                "(:id, 1, :text, :text, 0, 1, 'other', 0.5, 'checked', '2020-01-01', "
-                "'2020-01-01', 1)"
-            ),
-            [
-                {"id": int(row[first_column]) + 1, "text": f"{row['vclaim']} {row['title']}"}
-                for row in verified
-            ],
-        )
+        for row in verified:
+            text = f"{row['vclaim']} {row['title']}"
+            claim_id = conn.execute(insert, {"article": article_id, "text": text}).scalar_one()
+            vclaim_of[claim_id] = row[first_column]
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE claim"))  # flushes the GIN pending list too
@@ -207,7 +212,8 @@ def _rank_queries(
             gold = relevant.get(tweet_id)
             if not gold:
                 continue
-            ranked = [str(c.id - 1) for c, _ in rank(session, query["tweet_content"], limit=5)]
+            found = rank(session, query["tweet_content"], limit=5)
+            ranked = [vclaim_of.get(claim.id) for claim, _ in found]  # None: not the eval's
             hits, precision_sum = 0, 0.0
             for position, vclaim in enumerate(ranked, 1):
                 if vclaim in gold:
