@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -226,3 +227,46 @@ def test_eval_matching_deletes_only_its_own_rows(db_url, tmp_path, monkeypatch):
     with Session(engine) as session:
         assert [c.text for c in session.exec(select(Claim))] == [OTHER]
     engine.dispose()
+
+
+def _pairs(engine):
+    with Session(engine) as session:
+        return {
+            (session.get(Claim, m.claim_id).text, session.get(Claim, m.other_id).text)
+            for m in session.exec(select(ClaimMatch))
+        }
+
+
+def test_a_repeat_with_a_misspelt_name_is_found(engine, db_url, monkeypatch):
+    """Words no other claim holds (a typo, a new name) must not be taken for the rarest."""
+    monkeypatch.setattr("tracker.matching.POSTINGS", 2)
+    monkeypatch.setattr("tracker.matching.PG_POSTINGS", 2)
+    original = "Governor Whitmer said unemployment in Michigan rose to 9 percent in April."
+    typo = "Govenor Whitmerr said unemployment in Michigan rose to 9 percent in April."
+    fillers = [f"Unemployment in Michigan rose to {n} percent in {m}." for n, m in
+               ((5, "May"), (6, "June"), (7, "July"))]  # fmt: skip
+    _import(engine, db_url, original, *fillers, typo)
+    assert (typo, original) in _pairs(engine)
+
+
+def test_a_repeat_pasted_with_decomposed_accents_is_found(engine, db_url, monkeypatch):
+    """Text pasted from macOS may spell "ü" as "u" + a combining mark; the city's name is
+    the claim's rarest word and must still be one word."""
+    monkeypatch.setattr("tracker.matching.POSTINGS", 2)
+    monkeypatch.setattr("tracker.matching.PG_POSTINGS", 2)
+    composed = "Police in Zürich said burglaries fell by 12 percent in 2023."
+    decomposed = unicodedata.normalize("NFD", composed)
+    fillers = [composed.replace("Zürich", city) for city in ("Boston", "Denver", "Austin")]
+    _import(engine, db_url, *fillers, composed, decomposed)
+    assert (decomposed, composed) in _pairs(engine)
+
+
+def test_a_short_repeat_of_common_words_is_found_among_many(engine, db_url, monkeypatch):
+    """When more claims hold all of a short claim's words than are ranked, its very text
+    is still found."""
+    monkeypatch.setattr("tracker.matching.RANKED", 2)
+    monkeypatch.setattr("tracker.matching.CANDIDATES", 1)
+    short = "Inflation rose 9 percent."
+    longer = [f"In {y}, inflation rose 9 percent as officials warned." for y in range(2001, 2006)]
+    _import(engine, db_url, *longer, short, f"Breaking news. {short}")
+    assert (short, short) in _pairs(engine), _pairs(engine)

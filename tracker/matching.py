@@ -10,6 +10,7 @@ at or above TRACKER_MATCH_LINK it is linked into the same cluster at once.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,7 +93,10 @@ _NOISE = re.compile(r"https?://\S+|pic\.twitter\.com/\S+|@\w+|#")
 
 
 def _terms(text: str, most: int = 40) -> list[str]:
-    text = _NOISE.sub(" ", text.lower())
+    # Composed letters, as the indexes see them: "Zu\u0308rich" is one word, not "zu" + "rich"
+    # (text pasted from macOS), and marks that compose with nothing are dropped.
+    text = unicodedata.normalize("NFC", _NOISE.sub(" ", text.lower()))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
     words = [w for w in re.findall(r"\w{3,}", text) if w not in _STOP]
     return sorted(set(words), key=lambda w: (-len(w), w))[:most]  # longer words are rarer
 
@@ -106,8 +110,8 @@ def candidates(
     if not terms:
         return []
     sqlite = session.get_bind().dialect.name == "sqlite"
-    index = _Fts5(session, itself=int(stored)) if sqlite else _TextSearch(session)
-    ids = _candidate_ids(index, terms)
+    index = (_Fts5 if sqlite else _TextSearch)(session, itself=int(stored))
+    ids = _candidate_ids(index, text, terms)
     claims = session.exec(select(Claim).where(Claim.id.in_(ids))).all() if ids else []
     order = {claim_id: i for i, claim_id in enumerate(ids)}
     claims = sorted(claims, key=lambda c: order[c.id])
@@ -137,7 +141,7 @@ def rank(session: Session, text: str, limit: int = 5) -> list[tuple[Claim, float
 RAREST = 16  # query terms kept: the rarest in the index (16 chosen on CLEF 2020 train)
 
 
-def _candidate_ids(index: _Index, terms: list[str]) -> list[int]:
+def _candidate_ids(index: _Index, text: str, terms: list[str]) -> list[int]:
     """Candidate claim ids, best first, reading a bounded number of postings. A repeat
     holds all of the claim's rarest words: claims holding the three rarest come first (all
     the words, when three are too common to single it out). Unless that finds a few, claims
@@ -150,6 +154,8 @@ def _candidate_ids(index: _Index, terms: list[str]) -> list[int]:
     ids = index.ids(ranked[:3], every=True)
     if len(ids) == CANDIDATES * 2 and len(ranked) > 3:  # too many hold three: narrow down
         ids = _merge(index.ids(ranked, every=True), ids)
+    elif len(ids) == CANDIDATES * 2:  # a short claim of common words: its very text first
+        ids = _merge(index.same_text(text, ranked), ids)
     if len(ids) < 5:
         chosen, total = [], 0
         for term in ranked[:RAREST]:
@@ -172,6 +178,7 @@ class _Index(Protocol):
     def searchable(self, terms: list[str]) -> list[str]: ...
     def count(self, term: str, cap: int) -> int: ...
     def ids(self, terms: list[str], *, every: bool) -> list[int]: ...
+    def same_text(self, text: str, terms: list[str]) -> list[int]: ...
 
 
 # Postings a ranked SQLite query may read. A term's weight in BM25 falls with the number
@@ -196,13 +203,20 @@ class _Fts5:
         statement = sa.text(
             "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH :q LIMIT :n)"
         ).bindparams(q=f'"{term}"', n=cap + self.itself)
-        return self.session.exec(statement).one()[0] - self.itself
+        return max(0, self.session.exec(statement).one()[0] - self.itself)
 
     def ids(self, terms: list[str], *, every: bool) -> list[int]:
         query = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
         statement = sa.text(
             "SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q ORDER BY rank LIMIT :n"
         ).bindparams(q=query, n=CANDIDATES * 2)
+        return [row[0] for row in self.session.exec(statement)]
+
+    def same_text(self, text: str, terms: list[str]) -> list[int]:
+        statement = sa.text(
+            "SELECT id FROM claim WHERE text = :text AND id IN "
+            "(SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q) LIMIT :n"
+        ).bindparams(text=text, q=" AND ".join(f'"{t}"' for t in terms), n=CANDIDATES * 2)
         return [row[0] for row in self.session.exec(statement)]
 
 
@@ -216,8 +230,9 @@ _DOCUMENT = "to_tsvector('english'::regconfig, text || ' ' || quote)"  # as the 
 class _TextSearch:
     """PostgreSQL: full-text search over the GIN expression index of migration 0003."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, itself: int) -> None:
         self.session, self.budget = session, PG_POSTINGS
+        self.itself = itself  # 1 when the claim searched for is in the index already
 
     def searchable(self, terms: list[str]) -> list[str]:
         """The terms that are not PostgreSQL stop words."""
@@ -228,14 +243,22 @@ class _TextSearch:
         return [row[0] for row in self.session.exec(statement)]
 
     def count(self, term: str, cap: int) -> int:
-        """The planner's estimate of how many claims hold `term` (from the index's
-        statistics: no posting is read)."""
+        """How many other claims hold `term`, counting no further than `cap`. The planner's
+        estimate (from the index statistics, no posting read) settles common words; rarer
+        ones are counted, since the planner gives every uncommon word, present or absent,
+        the same estimate."""
+        matches = f"{_DOCUMENT} @@ plainto_tsquery('english', :term)"
+        plan = self.session.exec(
+            sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM claim WHERE {matches}").bindparams(
+                term=term
+            )
+        ).one()[0]
+        if plan[0]["Plan"]["Plan Rows"] >= cap:
+            return cap
         statement = sa.text(
-            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM claim "
-            f"WHERE {_DOCUMENT} @@ plainto_tsquery('english', :term)"
-        ).bindparams(term=term)
-        plan = self.session.exec(statement).one()[0]
-        return min(cap, max(1, int(plan[0]["Plan"]["Plan Rows"])))
+            f"SELECT count(*) FROM (SELECT 1 FROM claim WHERE {matches} LIMIT :n) AS found"
+        ).bindparams(term=term, n=cap + self.itself)
+        return max(0, self.session.exec(statement).one()[0] - self.itself)
 
     def ids(self, terms: list[str], *, every: bool) -> list[int]:
         query = (" & " if every else " | ").join(terms)
@@ -244,6 +267,13 @@ class _TextSearch:
             f"to_tsquery('english', :q) LIMIT :ranked) AS found "
             f"ORDER BY ts_rank({_DOCUMENT}, to_tsquery('english', :q)) DESC, id LIMIT :n"
         ).bindparams(q=query, ranked=RANKED, n=CANDIDATES * 2)
+        return [row[0] for row in self.session.exec(statement)]
+
+    def same_text(self, text: str, terms: list[str]) -> list[int]:
+        statement = sa.text(
+            f"SELECT id FROM claim WHERE {_DOCUMENT} @@ to_tsquery('english', :q) "
+            "AND text = :text LIMIT :n"
+        ).bindparams(q=" & ".join(terms), text=text, n=CANDIDATES * 2)
         return [row[0] for row in self.session.exec(statement)]
 
 
