@@ -154,8 +154,8 @@ def _candidate_ids(index: _Index, text: str, terms: list[str]) -> list[int]:
     ids = index.ids(ranked[:3], every=True)
     if len(ids) == CANDIDATES * 2 and len(ranked) > 3:  # too many hold three: narrow down
         ids = _merge(index.ids(ranked, every=True), ids)
-    elif len(ids) == CANDIDATES * 2:  # a short claim of common words: its very text first
-        ids = _merge(index.same_text(text, ranked), ids)
+    elif len(ids) == CANDIDATES * 2 and len(ranked) > 1:  # few words, all common: its very
+        ids = _merge(index.same_text(text, ranked), ids)  # text first (one word: too costly)
     if len(ids) < 5:
         chosen, total = [], 0
         for term in ranked[:RAREST]:
@@ -225,6 +225,7 @@ class _Fts5:
 PG_POSTINGS = 500
 RANKED = 500
 _DOCUMENT = "to_tsvector('english'::regconfig, text || ' ' || quote)"  # as the GIN index
+_MATCHES = f"{_DOCUMENT} @@ plainto_tsquery('english', :term)"
 
 
 class _TextSearch:
@@ -233,6 +234,7 @@ class _TextSearch:
     def __init__(self, session: Session, itself: int) -> None:
         self.session, self.budget = session, PG_POSTINGS
         self.itself = itself  # 1 when the claim searched for is in the index already
+        self.unlisted: int | None = None
 
     def searchable(self, terms: list[str]) -> list[str]:
         """The terms that are not PostgreSQL stop words."""
@@ -243,22 +245,33 @@ class _TextSearch:
         return [row[0] for row in self.session.exec(statement)]
 
     def count(self, term: str, cap: int) -> int:
-        """How many other claims hold `term`, counting no further than `cap`. The planner's
-        estimate (from the index statistics, no posting read) settles common words; rarer
-        ones are counted, since the planner gives every uncommon word, present or absent,
-        the same estimate."""
-        matches = f"{_DOCUMENT} @@ plainto_tsquery('english', :term)"
-        plan = self.session.exec(
-            sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM claim WHERE {matches}").bindparams(
-                term=term
-            )
-        ).one()[0]
-        if plan[0]["Plan"]["Plan Rows"] >= cap:
-            return cap
+        """How many other claims hold `term`, counting no further than `cap`. For the words
+        the index statistics list as common, the planner's estimate (no posting read); any
+        other word gets the same estimate from the planner, present or absent, so it is
+        counted (cheap: an uncommon word has a short posting list)."""
+        if (estimate := self._estimate(term)) > self._unlisted_estimate():
+            return min(cap, estimate)
         statement = sa.text(
-            f"SELECT count(*) FROM (SELECT 1 FROM claim WHERE {matches} LIMIT :n) AS found"
+            f"SELECT count(*) FROM (SELECT 1 FROM claim WHERE {_MATCHES} LIMIT :n) AS found"
         ).bindparams(term=term, n=cap + self.itself)
         return max(0, self.session.exec(statement).one()[0] - self.itself)
+
+    def _estimate(self, term: str) -> int:
+        # The word is written into the statement, not bound: a prepared statement may get a
+        # generic plan, whose estimate is the same for every word.
+        literal = "'" + term.replace("'", "''") + "'"  # words are \w+ already; still quoted
+        statement = sa.text(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM claim WHERE {_DOCUMENT} @@ "
+            f"plainto_tsquery('english', {literal})"
+        )
+        plan = self.session.exec(statement).one()[0]
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def _unlisted_estimate(self) -> int:
+        """The planner's estimate for a word its statistics do not list."""
+        if self.unlisted is None:
+            self.unlisted = self._estimate("qxzjvkwq")
+        return self.unlisted
 
     def ids(self, terms: list[str], *, every: bool) -> list[int]:
         query = (" & " if every else " | ").join(terms)
