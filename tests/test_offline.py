@@ -37,6 +37,7 @@ def test_the_sample_article_gives_grounded_sentence_claims():
         assert claim.offline_score == claim.checkworthiness
     quotes = " ".join(c.quote for c in claims)
     assert "via AP" not in quotes and "In this photo" not in quotes  # captions left out
+    assert "Gutted cars" not in quotes  # a caption with no credit words, above "(AP Photo/...)"
     clash = next(c for c in claims if c.quote.startswith("“Sending NATO peacekeepers"))
     assert (clash.claimant, clash.claim_type) == ("Serge Lavrov", "quote_attribution")
     refugees = next(c for c in claims if "3 million refugees" in c.quote)
@@ -129,6 +130,19 @@ def test_an_import_leaves_the_query_planner_statistics_current():
     with get_engine(get_settings().database_url).connect() as conn:
         analysed = conn.execute(sa.text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars().all()
     assert {"claim", "article"} <= set(analysed)
+
+
+def test_a_credit_line_marks_the_paragraph_above_as_a_caption_and_nothing_else():
+    fact = "Unemployment in Ohio fell to 3.1 percent in May, the lowest since 2001."
+    caption = "Workers build a bridge over the Ohio river in Cincinnati on May 3, 2023."
+    text = (
+        f"{fact}\n\n{caption}\n(AP Photo/Jane Doe)\n\n{fact.replace('Ohio', 'Iowa')}\n\n"
+        "(Reporting by Jo Smith; Editing by Al Jones)"
+    )
+    quotes = [c.quote for c in extract_offline(text).claims]
+    assert caption in extract_offline(caption).claims[0].quote  # a claim on its own
+    assert caption not in quotes
+    assert fact in quotes and fact.replace("Ohio", "Iowa") in quotes
 
 
 def test_the_dashboard_path_works_without_a_model(tmp_path):

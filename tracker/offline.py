@@ -247,6 +247,29 @@ def is_caption(sentence: str) -> bool:
     return bool(_CAPTION.search(sentence.strip()))
 
 
+# A paragraph that is only a photo credit: "(AP Photo/Efrem Lukatsky)", "(Photo by X/Getty
+# Images)", "(Reuters/Jane Doe)"; not "(Reporting by ...; Editing by ...)".
+_CREDIT = re.compile(
+    r"^[ \t]*\([^()\n]*(?:\bPhoto|\bPhotograph|\bImages\b|\bGetty\b|/)[^()\n]*\)[ \t]*$",
+    re.MULTILINE,
+)
+
+
+def caption_spans(text: str) -> list[tuple[int, int]]:
+    """The paragraphs directly above a photo credit: captions, even with no credit words
+    of their own ("Gutted cars following a night air raid ..., March 4, 2022.")."""
+    spans = []
+    for credit in _CREDIT.finditer(text):
+        end = text.rfind("\n", 0, credit.start())
+        while end > 0 and text[end - 1] in " \t\n\xa0":
+            end -= 1
+        above = text.rfind("\n\n", 0, end)
+        start = above + 2 if above >= 0 else 0
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
 # --- The extractor --------------------------------------------------------------------
 
 
@@ -262,13 +285,15 @@ def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionR
     sentences = [text[a:b] for a, b in spans]
     probabilities = model.probabilities(sentences)
     article = ArticleIndex(text)
+    captions = caption_spans(text)
     claims, previous = [], None
     for (start, end), sentence, (_, unimportant, checkworthy) in zip(
         spans, sentences, probabilities, strict=True
     ):
         claimant = claimant_of(sentence, previous)
         previous = claimant or previous
-        if unimportant + checkworthy < threshold or is_caption(sentence):
+        in_caption = any(a <= start and end <= b for a, b in captions)
+        if unimportant + checkworthy < threshold or is_caption(sentence) or in_caption:
             continue
         claims.append(
             ExtractedClaim.model_validate(
