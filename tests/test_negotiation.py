@@ -127,3 +127,30 @@ def test_an_error_that_merely_mentions_text_is_not_a_format_refusal(tmp_path):
         settings = _settings(tmp_path, fake)
         _import(settings, TEXT)
     assert {c.response_format for c in _calls(settings)} == {"json_schema"}
+
+
+def test_a_format_refusal_costs_one_request_not_the_sdks_retries(tmp_path):
+    """llama-cpp-python refuses json_schema with HTTP 500, which the SDK would retry with
+    back-off (7 s with the default 2 retries) before negotiation could step down."""
+    llm._NEGOTIATED.clear()
+    with FakeLLM(respond=like_llama_cpp_python) as fake:
+        settings = make_settings(
+            f"sqlite:///{tmp_path / 'n.db'}", openai_base_url=fake.base_url, max_retries=2
+        )
+        outcome = _import(settings, TEXT)
+        formats = [r.get("response_format", {}).get("type") for r in fake.requests]
+    assert outcome.state == "extracted"
+    assert formats == ["json_schema", "json_object"]
+
+
+def test_a_first_request_that_fails_for_other_reasons_keeps_its_retries(tmp_path):
+    llm._NEGOTIATED.clear()
+    flaky = lambda n, _body: "500" if n <= 2 else None  # noqa: E731
+    with FakeLLM(respond=first_sentence_claim, fault=flaky) as fake:
+        settings = make_settings(
+            f"sqlite:///{tmp_path / 'n.db'}", openai_base_url=fake.base_url, max_retries=2
+        )
+        outcome = _import(settings, TEXT)
+        formats = [r.get("response_format", {}).get("type") for r in fake.requests]
+    assert outcome.state == "extracted"
+    assert formats == ["json_schema"] * 3  # 1 + TRACKER_MAX_RETRIES tries, as before

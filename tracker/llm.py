@@ -171,6 +171,12 @@ def _refuses_format(record: CallRecord) -> bool:
     return "response_format" in body or record.response_format in body
 
 
+def _sdk_would_retry(exc: ModelCallError) -> bool:
+    """No answer, or an HTTP status the SDK retries (408, 409, 429, 5xx)."""
+    code = exc.record.status_code
+    return not exc.fatal and (code is None or code in (408, 409, 429) or code >= 500)
+
+
 def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> list:
     """The messages with the JSON schema spelled out in the system prompt."""
     instruction = (
@@ -236,6 +242,10 @@ class ModelClient:
         self.format = (
             forced or _NEGOTIATED.get(settings.safe_base_url) or known_format or FORMATS[0]
         )
+        self.confirmed = forced is not None or self.format in (
+            _NEGOTIATED.get(settings.safe_base_url),
+            known_format,
+        )
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -256,29 +266,45 @@ class ModelClient:
         for this and every later request to the same server.
         """
         refused: list[CallRecord] = []
+        retry = False  # a probe failed for another reason: send again, SDK retries and all
         while True:
             fmt = self.format
+            # Until a server has accepted a format, a request in it is a probe sent without
+            # the SDK's retries: a refusal (llama-cpp-python answers HTTP 500) then costs
+            # one request instead of 1 + TRACKER_MAX_RETRIES with back-off (~7 s).
+            probe = not (self.confirmed or retry or fmt == FORMATS[-1])
+            retries = 0 if probe else self.settings.max_retries - 1 if retry else None
             try:
-                record = await self._chat_once(messages, schema, fmt)
+                record = await self._chat_once(messages, schema, fmt, retries=retries)
             except ModelCallError as exc:
                 following = FORMATS.index(fmt) + 1
-                if not (self.negotiable and _refuses_format(exc.record)) or following == len(
-                    FORMATS
-                ):
-                    exc.record.fallbacks = refused
-                    raise
-                exc.record.error = f"{REFUSED} {fmt}: {exc.reason}"
-                refused.append(exc.record)
-                if self.format == fmt:
-                    self.format = FORMATS[following]
-                continue
+                if self.negotiable and _refuses_format(exc.record) and following < len(FORMATS):
+                    exc.record.error = f"{REFUSED} {fmt}: {exc.reason}"
+                    refused.append(exc.record)
+                    if self.format == fmt:
+                        self.format = FORMATS[following]
+                    retry = False
+                    continue
+                if probe and self.settings.max_retries and _sdk_would_retry(exc):
+                    refused.append(exc.record)  # logged; sent again with the retries left
+                    retry = True
+                    continue
+                exc.record.fallbacks = refused
+                raise
             _NEGOTIATED[self.settings.safe_base_url] = fmt
+            self.confirmed = True
             record.fallbacks = refused
             return record
 
     async def _chat_once(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], fmt: str
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        fmt: str,
+        *,
+        retries: int | None = None,
     ) -> CallRecord:
+        """One request; `retries`: the SDK's retries for it (default: the setting)."""
         import openai
 
         body: dict[str, Any] = {"model": self.settings.model, "messages": messages}
@@ -304,7 +330,10 @@ class ModelClient:
             try:
                 # Only model and messages go through the SDK's typed transform; the rest
                 # (a large JSON schema) is sent as is, which saves ~1.5 ms of CPU a call.
-                raw = await self.client.chat.completions.with_raw_response.create(
+                client = self.client
+                if retries is not None:
+                    client = client.with_options(max_retries=retries)
+                raw = await client.chat.completions.with_raw_response.create(
                     model=body["model"],
                     messages=body["messages"],
                     extra_body={k: v for k, v in body.items() if k not in ("model", "messages")},
