@@ -52,7 +52,7 @@ def seed(
     if conn.execute("SELECT count(*) FROM claim").fetchone()[0] >= claims:
         return
     rng = random.Random(7)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(tzinfo=None)  # stored as the tracker stores it: UTC, naive
     articles = max(1, claims // 50)
     started = time.perf_counter()
     with conn:

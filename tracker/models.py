@@ -124,6 +124,11 @@ class Claim(ClaimBase, table=True):
         # The review queue: by status, most check-worthy first; or by score alone.
         sa.Index("ix_claim_status_score", "status", "checkworthiness"),
         sa.Index("ix_claim_score", "checkworthiness"),
+        # The queue's other sorts (newest, recently updated, article order), alone or after
+        # a status filter, so a page or "Save and next" reads a few rows, not a million.
+        sa.Index("ix_claim_created", "created_at"),
+        sa.Index("ix_claim_updated", "updated_at"),
+        sa.Index("ix_claim_status_article", "status", "article_id", "quote_start"),
         # Never reuse the id of a deleted claim: links, exports and open review pages
         # name claims by id (PostgreSQL sequences never reuse ids anyway).
         {"sqlite_autoincrement": True},
