@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from tracker.cli import app
 from tracker.db import get_engine
 from tracker.models import Article, Claim, ModelCall
 from tracker.readers import ReadError, read_articles
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "state-of-the-union"
 
 
 def _articles(folder: Path, n: int, prefix: str = "story") -> Path:
@@ -362,3 +365,26 @@ def test_a_key_in_the_base_url_is_never_stored_or_shown(cli, tmp_path):
         )
         stored += " ".join(a.extraction_error or "" for a in session.exec(select(Article)))
     assert "QUERYSECRET123" not in stored and "[redacted]" in stored
+
+
+def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
+    """Two colleagues (or the CLI and the dashboard) importing the same files at the same
+    time: each article ends with one set of claims, not one from each run."""
+    folder = tmp_path / "speeches"
+    folder.mkdir()
+    for source in sorted(CORPUS.glob("*.txt"))[:6] if CORPUS.is_dir() else []:
+        (folder / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    if not any(folder.iterdir()):
+        _articles(folder, 40)
+    db = tmp_path / "twice.db"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
+        "TRACKER_DATABASE_URL": f"sqlite:///{db}",
+    }
+    command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-q"]
+    runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=tmp_path)
+            for _ in range(2)]  # fmt: skip
+    assert [run.wait(timeout=300) for run in runs] == [0, 0], [r.stderr.read() for r in runs]
+    with sqlite3.connect(db) as conn:
+        spans = conn.execute("SELECT article_id, quote_start, quote_end FROM claim").fetchall()
+    assert spans and len(spans) == len(set(spans))

@@ -299,6 +299,7 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
     with session_scope(engine) as session:
         article = _stored_article(session, job)
         session.flush()
+        _lock(session, article.id)
         kept = _replace_untouched_claims(session, article.id)
         new = [c for c in result.claims if not any(_duplicates(c, k) for k in kept)]
         rows = [
@@ -323,6 +324,18 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
         session.add(article)
         _log_calls(session, article.id, result.calls, result.prompt_hash)
         return article.id, len(new)
+
+
+def _lock(session: Session, article_id: int) -> None:
+    """Hold the article until this transaction ends, so that two imports storing the same
+    article one after the other each see the claims of the other (and replace them) rather
+    than both adding theirs. PostgreSQL: a row lock; SQLite: the database's write lock,
+    taken now instead of at the first insert."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement = "SELECT id FROM article WHERE id = :id FOR UPDATE"
+    else:
+        statement = "UPDATE article SET id = id WHERE id = :id"
+    session.exec(sa.text(statement).bindparams(id=article_id))
 
 
 def _replace_untouched_claims(session: Session, article_id: int) -> list[Claim]:

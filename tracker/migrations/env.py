@@ -18,10 +18,22 @@ def run_migrations() -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         with connection.begin():
+            _one_at_a_time(connection)
             _configure_and_run(connection)
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.commit()
+
+
+def _one_at_a_time(connection) -> None:
+    """Two processes opening a new database at once (two imports, or an import and the
+    dashboard) must not both create its tables: the second waits for the first, then finds
+    the schema current. SQLite: take the write lock now; PostgreSQL: an advisory lock held
+    to the end of this transaction."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7263531)")  # "tracker"
 
 
 def _configure_and_run(connection) -> None:
