@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tracker.db import get_engine
 from tracker.ingest import add_article
+from tracker.matching import conflict
 from tracker.models import ArticleCreate, Claim, ReviewEvent, Source
 from tracker.review import set_role, set_status
 
@@ -251,7 +252,10 @@ def test_suggested_matches_are_decided_and_a_verdict_covers_the_cluster(db):
         session.add(ClaimMatch(claim_id=2, other_id=1, score=0.8, state="suggested"))
         session.commit()
     app = page("claim", claim=2, name="ana")
-    assert any("[suggested, 0.80] claim 1" in t.value for t in app.text)
+    shown = next(t.value for t in app.text if t.value.startswith("[suggested, 0.80"))
+    assert "] claim 1" in shown
+    if conflict(_claim(db, 1).text, _claim(db, 2).text):  # e.g. other numbers: say so
+        assert "careful:" in shown
     app.button(key="confirm_1").click().run()
     with Session(db) as session:
         assert session.get(ClaimMatch, 1).state == "confirmed"

@@ -270,3 +270,21 @@ def test_a_short_repeat_of_common_words_is_found_among_many(engine, db_url, monk
     longer = [f"In {y}, inflation rose 9 percent as officials warned." for y in range(2001, 2006)]
     _import(engine, db_url, *longer, short, f"Breaking news. {short}")
     assert (short, short) in _pairs(engine), _pairs(engine)
+
+
+def test_claims_with_other_numbers_or_a_negation_are_never_linked_only_suggested(engine, db_url):
+    """'Fell to 3.1 percent' and 'fell to 8.1 percent' share almost every word; linking them
+    would let one verdict cover both."""
+    base = "The unemployment rate fell to 3.1 percent in May, the lowest level since 1969."
+    other_number = base.replace("3.1", "8.1")
+    negated = base.replace("fell to", "did not fall to")
+    _import(engine, db_url, base, other_number, negated)
+    with Session(engine) as session:
+        states = {
+            (session.get(Claim, m.claim_id).text, session.get(Claim, m.other_id).text): m.state
+            for m in session.exec(select(ClaimMatch))
+        }
+    assert states[(other_number, base)] == "suggested"
+    assert states[(negated, base)] == "suggested"
+    assert "linked" not in states.values()
+    assert all(len(cluster_of(engine, c.id)) == 1 for c in _import(engine, db_url).values())

@@ -22,7 +22,7 @@ from tracker.config import Settings, get_settings
 from tracker.db import get_engine
 from tracker.export import ExportFilter, export
 from tracker.ingest import import_article
-from tracker.matching import cluster_of, decide, matches_of, set_cluster_status
+from tracker.matching import cluster_of, conflict, decide, matches_of, set_cluster_status
 from tracker.models import (
     CLAIM_STATUSES,
     CLAIM_TYPES,
@@ -353,7 +353,9 @@ def claim() -> None:
             )
         for match, other in related:
             left, middle, right = st.columns([6, 1, 1])
-            left.text(f"[{match.state}, {match.score:.2f}] claim {other.id}: {other.text}")
+            differs = conflict(current.text, other.text)
+            warning = f" (careful: {differs})" if differs else ""
+            left.text(f"[{match.state}, {match.score:.2f}{warning}] claim {other.id}: {other.text}")
             if match.state == "suggested":
                 if middle.button("Same", key=f"confirm_{match.id}", disabled=not editable) and act(
                     decide, db, match.id, True, actor=name or ""
@@ -370,9 +372,11 @@ def claim() -> None:
         st.subheader("Already checked")
         for check, score in checked_before:
             when = f"{check.date_published:%Y-%m-%d}" if check.date_published else "undated"
+            differs = conflict(current.text, check.claim_reviewed)
+            warning = f"; careful: {differs}" if differs else ""
             st.text(
                 f"{check.organisation or 'Someone'}: {check.rating or 'no rating'} ({when}, "
-                f"similarity {score:.0f})\n{check.claim_reviewed}\n{check.url or ''}"
+                f"similarity {score:.0f}{warning})\n{check.claim_reviewed}\n{check.url or ''}"
             )
 
     st.subheader("Verdict")

@@ -90,6 +90,23 @@ def similarity(a: str, b: str) -> float:
 
 
 _NOISE = re.compile(r"https?://\S+|pic\.twitter\.com/\S+|@\w+|#")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b",
+    re.IGNORECASE,
+)
+
+
+def conflict(a: str, b: str) -> str | None:
+    """Why two claims that share most of their words may still say different things
+    ("fell to 3.1 percent" / "fell to 8.1 percent", "did not fall"): such a pair is never
+    linked automatically, only suggested, with the reason shown."""
+    numbers = [{n.replace(",", "") for n in _NUMBER.findall(text)} for text in (a, b)]
+    if numbers[0] != numbers[1]:
+        return "the numbers differ"
+    if bool(_NEGATION.search(a)) != bool(_NEGATION.search(b)):
+        return "one of them is negated"
+    return None
 
 
 def _terms(text: str, most: int = 40) -> list[str]:
@@ -335,7 +352,8 @@ def match_new_claims(session: Session, claims: list[Claim], suggest: float, link
     recorded = 0
     for claim in claims:
         for match in find_matches(session, claim, suggest):
-            state = "linked" if match.score >= link else "suggested"
+            agree = conflict(claim.text, match.claim.text) is None
+            state = "linked" if match.score >= link and agree else "suggested"
             session.add(
                 ClaimMatch(
                     claim_id=claim.id, other_id=match.claim.id, score=round(match.score, 4),
