@@ -48,6 +48,20 @@ def published(monkeypatch, tmp_path):
     return engine
 
 
+def test_claimreview_export_follows_the_export_filters(published):
+    runner = CliRunner()
+
+    def reviewed(*options: str) -> list[str]:
+        result = runner.invoke(app, ["export", "-f", "claimreview", *options])
+        assert result.exit_code == 0, result.stderr
+        return [r["claimReviewed"] for r in json.loads(result.stdout)]
+
+    assert reviewed("--status", "disputed") == ["Unemployment is the lowest since 2001."]
+    assert reviewed("--status", "unreviewed") == []  # never published, even when asked
+    assert reviewed("--outlet", "Elsewhere") == []
+    assert len(reviewed("--outlet", "Gazette")) == 2
+
+
 def test_claimreview_export_shape_field_by_field(published, tmp_path):
     runner = CliRunner()
     result = runner.invoke(

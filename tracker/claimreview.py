@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from tracker.config import Settings
 from tracker.db import session_scope
+from tracker.export import ExportFilter, narrowed
 from tracker.models import Article, Claim, FactCheck, ReviewEvent
 from tracker.readers import ReadError, decode
 
@@ -50,8 +51,11 @@ def _date(value: datetime | None) -> str | None:
     return value.date().isoformat() if value else None
 
 
-def claim_reviews(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
-    """A ClaimReview for every reviewed claim, or ClaimReviewError listing every problem."""
+def claim_reviews(
+    engine: Engine, settings: Settings, where: ExportFilter | None = None
+) -> list[dict[str, Any]]:
+    """A ClaimReview for every reviewed claim `where` selects (default: all), or
+    ClaimReviewError listing every problem."""
     problems = []
     if not settings.publisher_name:
         problems.append("no publisher: set TRACKER_PUBLISHER_NAME (the organisation)")
@@ -64,12 +68,13 @@ def claim_reviews(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
         raise ClaimReviewError(problems)
     reviews = []
     with Session(engine) as session:
-        rows = session.exec(
+        query = (
             select(Claim, Article)
             .join(Article, Article.id == Claim.article_id)
             .where(Claim.status.in_(REVIEWED))
             .order_by(Claim.id)
-        ).all()
+        )
+        rows = session.exec(narrowed(query, where or ExportFilter(), engine.dialect.name)).all()
         verdict_times = dict(
             session.exec(
                 select(ReviewEvent.claim_id, sa.func.max(ReviewEvent.at))
@@ -118,8 +123,10 @@ def claim_reviews(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
     return reviews
 
 
-def write_claimreview(engine: Engine, settings: Settings, out) -> int:
-    reviews = claim_reviews(engine, settings)  # all checked before a byte is written
+def write_claimreview(
+    engine: Engine, settings: Settings, out, where: ExportFilter | None = None
+) -> int:
+    reviews = claim_reviews(engine, settings, where)  # all checked before a byte is written
     json.dump(reviews, out, ensure_ascii=False, indent=2)
     out.write("\n")
     return len(reviews)

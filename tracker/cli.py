@@ -221,7 +221,7 @@ def export_(
 
     def write(out) -> int:
         if fmt == "claimreview":
-            return write_claimreview(engine, settings, out)
+            return write_claimreview(engine, settings, out, where)
         return export(engine, fmt, out, where)
 
     try:

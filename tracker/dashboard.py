@@ -678,10 +678,10 @@ def exporter() -> None:
             f"Download {count} claims as {fmt.upper()}", buffer.getvalue(),
             file_name=f"claims.{fmt}", mime=mime,
         )  # fmt: skip
-    st.subheader("ClaimReview (schema.org) of every reviewed claim")
+    st.subheader("ClaimReview (schema.org) of the reviewed claims in this filter")
     buffer = io.StringIO()
     try:
-        count = write_claimreview(engine(), settings(), buffer)
+        count = write_claimreview(engine(), settings(), buffer, where)
     except ClaimReviewError as refused:
         st.text(str(refused))
     else:

@@ -61,6 +61,20 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def narrowed(query: Any, where: ExportFilter, dialect: str) -> Any:
+    """`query` (over Claim joined to Article) limited to the claims `where` selects."""
+    if where.statuses:
+        query = query.where(Claim.status.in_(where.statuses))
+    if where.outlet:
+        query = query.where(Article.outlet == where.outlet)
+    if where.queue:
+        query = filtered(query, where.queue, dialect)
+    if where.since:
+        since = where.since.astimezone(UTC)  # a naive time is the user's local time
+        query = query.where(Claim.updated_at >= since)
+    return query
+
+
 def iter_rows(engine: Engine, where: ExportFilter | None = None) -> Iterator[dict[str, Any]]:
     """Every matching claim as a plain dict, in id order, with its sources."""
     where = where or ExportFilter()
@@ -74,16 +88,7 @@ def iter_rows(engine: Engine, where: ExportFilter | None = None) -> Iterator[dic
                 .order_by(Claim.id)
                 .limit(BATCH)
             )
-            if where.statuses:
-                query = query.where(Claim.status.in_(where.statuses))
-            if where.outlet:
-                query = query.where(Article.outlet == where.outlet)
-            if where.queue:
-                query = filtered(query, where.queue, engine.dialect.name)
-            if where.since:
-                since = where.since.astimezone(UTC)  # a naive time is the user's local time
-                query = query.where(Claim.updated_at >= since)
-            batch = session.exec(query).all()
+            batch = session.exec(narrowed(query, where, engine.dialect.name)).all()
             if not batch:
                 return
             sources = defaultdict(list)
