@@ -367,6 +367,29 @@ def test_a_key_in_the_base_url_is_never_stored_or_shown(cli, tmp_path):
     assert "QUERYSECRET123" not in stored and "[redacted]" in stored
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_are_read_not_refused_as_binary(tmp_path, encoding):
+    text = "The GDP grew by 2.5 percent in 2025, the minister said. Le chômage a baissé."
+    (tmp_path / "wide.txt").write_bytes(text.encode(encoding))
+    (item,) = read_articles([str(tmp_path / "wide.txt")])
+    assert not isinstance(item, ReadError) and item.text == text
+
+
+def test_a_short_latin1_line_is_not_read_as_a_dos_code_page(tmp_path):
+    french = "Le chômage a baissé de 2 % en 2025, a déclaré le ministre.\n"
+    (tmp_path / "fr.txt").write_bytes(french.encode("latin-1"))
+    (tmp_path / "ru.txt").write_bytes("Безработица снизилась до 3 процентов в мае.".encode("cp866"))
+    items = {Path(i.source_path).name: i.text for i in read_articles([str(tmp_path)])}
+    assert items["fr.txt"] == french.strip() or items["fr.txt"] == french
+    assert items["ru.txt"].startswith("Безработица")
+
+
+def test_binary_files_are_still_refused(tmp_path):
+    (tmp_path / "x.txt").write_bytes(bytes(range(256)) * 8)
+    (item,) = read_articles([str(tmp_path / "x.txt")])
+    assert isinstance(item, ReadError) and "binary" in item.reason
+
+
 def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
     """Two colleagues (or the CLI and the dashboard) importing the same files at the same
     time: each article ends with one set of claims, not one from each run."""

@@ -9,6 +9,7 @@ and `.jsonl` (one object per line), each object with `text` and optional `title`
 
 from __future__ import annotations
 
+import codecs
 import glob
 import json
 import sys
@@ -95,10 +96,13 @@ def expand(paths: Iterable[str], stdin_format: str = "txt") -> Iterator[Input | 
 
 
 def decode(raw: bytes) -> str:
-    """Text from bytes: UTF-8 (with or without BOM), else the detected encoding.
+    """Text from bytes: UTF-8 (with or without BOM), UTF-16/32 (BOM, or the NUL pattern of
+    UTF-16 without one), else the detected encoding.
 
     Raises ValueError for binary data or text whose encoding cannot be told.
     """
+    if (wide := _utf16_or_32(raw)) is not None:
+        return wide
     if b"\x00" in raw[:8192]:
         raise ValueError("binary file, not text")
     try:
@@ -108,7 +112,58 @@ def decode(raw: bytes) -> str:
     best = charset_normalizer.from_bytes(raw).best()
     if best is None:
         raise ValueError("not text in any encoding we recognise")
+    if best.encoding in _RARE_CODE_PAGES and (western := _as_western(raw)) is not None:
+        return western  # a few lines of French can look like Baltic DOS (cp775) to it
     return str(best)
+
+
+# DOS and classic Mac code pages: rare in news files, and the detector's wrong guess for a
+# few lines of Latin-1 / Windows-1252 text.
+_RARE_CODE_PAGES = frozenset(
+    ["cp437", "cp737", "cp775", "cp850", "cp852", "cp855", "cp857", "cp858", "cp860", "cp861",
+     "cp862", "cp863", "cp865", "cp869", "mac_roman", "mac_latin2", "mac_iceland",
+     "mac_turkish"]
+)  # fmt: skip
+
+
+def _as_western(raw: bytes) -> str | None:
+    """`raw` as Windows-1252 when every character beyond ASCII is then a letter or common
+    typographic punctuation (Cyrillic or Greek bytes read that way give symbols)."""
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    fine = all(ch.isalpha() or ch in "’‘“”–—…«»°€£ " for ch in text if ord(ch) > 127)
+    return text if fine else None
+
+
+def _utf16_or_32(raw: bytes) -> str | None:
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if raw.startswith(bom):
+            return _wide(raw, codec)
+    head = raw[:8192]
+    if len(head) >= 4 and len(head) % 2 == 0:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd > len(head) * 0.4 and even == 0:
+            return _wide(raw, "utf-16-le")
+        if even > len(head) * 0.4 and odd == 0:
+            return _wide(raw, "utf-16-be")
+    return None
+
+
+def _wide(raw: bytes, codec: str) -> str:
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError:
+        raise ValueError(f"not valid {codec.upper()} text") from None
+    if "\x00" in text:
+        raise ValueError("binary file, not text")
+    return text
 
 
 def _article(source: str, text: str, meta: dict[str, Any]) -> ArticleCreate | ReadError:
