@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 
 import pytest
@@ -160,3 +161,29 @@ def test_info_shows_the_setup_but_not_the_key(run, llm_settings):
     assert result.exit_code == 0
     assert "api key:      set" in result.stdout and TEST_KEY not in result.stdout
     assert "prompt hash:" in result.stdout
+
+
+def _said(result) -> str:
+    """The error message as one line (the terminal box wraps it)."""
+    return " ".join(result.output.replace("│", " ").split())
+
+
+def test_score_and_export_report_bad_paths_without_a_traceback(run, tmp_path):
+    missing = run("score", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 2 and "No such file" in _said(missing)
+    folder = run("score", str(tmp_path))
+    assert folder.exit_code == 2 and "directory" in _said(folder)
+    (tmp_path / "fr.txt").write_bytes("Le chômage a baissé de 2 % en 2025.\n".encode("latin-1"))
+    assert run("score", str(tmp_path / "fr.txt")).exit_code == 0  # not UTF-8: detected
+    into_folder = run("export", "-o", str(tmp_path))
+    assert into_folder.exit_code == 2 and "is a folder" in _said(into_folder)
+
+
+def test_an_export_file_gets_the_usual_permissions(run, tmp_path):
+    """mkstemp makes files only their owner can read; an export is meant to be shared."""
+    previous = os.umask(0o022)
+    try:
+        assert run("export", "-f", "csv", "-o", str(tmp_path / "c.csv")).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o644

@@ -32,7 +32,7 @@ from tracker.export import ExportFilter, export
 from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
 from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
-from tracker.readers import FORMATS, Item, ReadError, count_inputs, read_articles
+from tracker.readers import FORMATS, Item, ReadError, count_inputs, decode, read_articles
 from tracker.stats import collect as collect_stats
 
 app = typer.Typer(
@@ -235,13 +235,25 @@ def export_(
     _err(f"{count} claims written to {output}")
 
 
+def _file_mode(path: Path) -> int:
+    """The mode an ordinary new file gets here (the umask), or the replaced file's own."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _write_atomically(output: Path, write) -> int:
     """Write beside the target, then rename: a failed export never leaves half a file."""
+    if output.is_dir():
+        raise typer.BadParameter(f"{output} is a folder; name a file", param_hint="--output")
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             count = write(out)
+        os.chmod(tmp, _file_mode(output))  # mkstemp's 0600 would keep colleagues out
         os.replace(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -313,7 +325,14 @@ def score(
     """Print the check-worthiness (0-1) of each input line, in order, by the offline model."""
     from tracker.offline import load_model
 
-    text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    if file is None:
+        text = sys.stdin.read()
+    else:
+        try:
+            text = decode(file.read_bytes())  # the encoding detection `import` uses
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise typer.BadParameter(f"{file}: {reason}", param_hint="FILE") from None
     # One score per input line: split on newlines only (str.splitlines also splits on
     # form feeds and Unicode line separators inside a sentence).
     lines = [line.removesuffix("\r") for line in text.split("\n")]
