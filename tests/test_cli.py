@@ -187,3 +187,25 @@ def test_an_export_file_gets_the_usual_permissions(run, tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("not-a-url", "not a database URL"),
+        ("postgresql://u:hunter2secret@127.0.0.1:1/db", "Connection refused"),
+        ("sqlite:///{tmp}/notes.html", "file is not a database"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_clear_line(tmp_path, monkeypatch, url, reason):
+    (tmp_path / "notes.html").write_text("<p>not a database</p>" * 200)
+    monkeypatch.setenv("TRACKER_DATABASE_URL", url.format(tmp=tmp_path))
+    from tracker.config import get_settings
+
+    get_settings.cache_clear()
+    for command in (["info"], ["stats"], ["export"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert reason in result.stderr and "Traceback" not in result.output
+        assert "hunter2secret" not in result.output
+    get_settings.cache_clear()

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, func, select
 
 from tracker.batch import BatchReport, Plan, plan_batch, run_batch, unfinished_articles
@@ -29,6 +30,7 @@ from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
 from tracker.db import get_engine, refresh_statistics
 from tracker.export import FORMATS as EXPORT_FORMATS
 from tracker.export import ExportFilter, export
+from tracker.llm import scrub
 from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
 from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
@@ -47,7 +49,32 @@ def _err(message: str) -> None:
 
 
 def _db_label(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(not a database URL)"
+
+
+def _open_database(url: str) -> Engine:
+    """The migrated engine, or a one-line reason and exit 2 (a typo in the URL, a server
+    that is down, a file that is not a database), never a traceback."""
+    try:
+        engine = get_engine(url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (sa_exc.ArgumentError, sa_exc.DBAPIError, sa_exc.NoSuchModuleError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        try:
+            password = make_url(url).password
+        except sa_exc.ArgumentError:
+            password = None
+        _err(
+            f"Cannot use the database {_db_label(url)}: "
+            f"{scrub(reason, [str(password)] if password else [])}\n"
+            "Check TRACKER_DATABASE_URL (or the .env file it may come from)."
+        )
+        raise typer.Exit(2) from None
+    return engine
 
 
 def _with_metadata(items: Iterable[Item], overrides: dict[str, Any]) -> Iterator[Item]:
@@ -121,7 +148,7 @@ def import_(
             "Using the offline extractor (no language model configured, or --extractor "
             "offline): each check-worthy sentence becomes a claim. See README: Configuration."
         )
-    engine = get_engine(settings.database_url)
+    engine = _open_database(settings.database_url)
     overrides = {
         "title": title, "url": url, "outlet": outlet, "author": author, "published_at": published,
     }  # fmt: skip
@@ -216,7 +243,7 @@ def export_(
                 f"{value!r} is not a status; use {', '.join(CLAIM_STATUSES)}", param_hint="--status"
             )
     settings = get_settings()
-    engine = get_engine(settings.database_url)
+    engine = _open_database(settings.database_url)
     where = ExportFilter(statuses=status, outlet=outlet, since=since)
 
     def write(out) -> int:
@@ -266,7 +293,7 @@ def import_factchecks_(
     files: Annotated[list[Path], typer.Argument(help="ClaimReview JSON-LD or JSONL files.")],
 ) -> None:
     """Load published fact-checks (schema.org ClaimReview); new claims are compared with them."""
-    engine = get_engine(get_settings().database_url)
+    engine = _open_database(get_settings().database_url)
     totals = ImportCounts()
     for path in files:
         items = list(read_factchecks(path))
@@ -290,7 +317,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts by status, claim type, outlet and claimant, and extraction failures."""
-    data = collect_stats(get_engine(get_settings().database_url), top=top)
+    data = collect_stats(_open_database(get_settings().database_url), top=top)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -442,7 +469,7 @@ def _extract_function(settings: Settings, extractor: str):
 def info() -> None:
     """Show the configuration in use (never secrets) and what the database holds."""
     settings = get_settings()
-    engine = get_engine(settings.database_url)
+    engine = _open_database(settings.database_url)
     with Session(engine) as session:
         articles = session.exec(select(func.count()).select_from(Article)).one()
         claims = session.exec(select(func.count()).select_from(Claim)).one()
