@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -174,6 +174,23 @@ def test_sources_are_added_and_removed_with_history(engine):
     with Session(engine) as session:
         assert session.exec(select(Source)).all() == []
     assert [e.action for e in history(engine, claim_id)] == ["source_added", "source_removed"]
+
+
+def test_new_or_removed_evidence_counts_as_a_change_for_export_since(engine):
+    """An incremental sync (`tracker export --since`) must pick up a claim whose sources
+    changed, even if its verdict did not."""
+    _, (claim_id, _) = _article_with_claims(engine)
+    since = datetime.now(UTC)
+    assert export(engine, "jsonl", io.StringIO(), ExportFilter(since=since)) == 0
+    source = add_source(engine, claim_id, SourceCreate(url="https://bls.gov/"), actor="ana")
+    out = io.StringIO()
+    assert export(engine, "jsonl", out, ExportFilter(since=since)) == 1
+    assert json.loads(out.getvalue())["sources"][0]["url"] == "https://bls.gov/"
+    later = datetime.now(UTC)
+    remove_source(engine, source.id, actor="ana")
+    assert export(engine, "jsonl", io.StringIO(), ExportFilter(since=later)) == 1
+    with Session(engine) as session:
+        assert session.get(Claim, claim_id).version == 1  # an open verdict stays valid
 
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "not a url", "ftp://example.org/x"])

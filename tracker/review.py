@@ -207,8 +207,10 @@ def edit_claim(
 def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: str) -> Source:
     actor = _actor(actor, engine)
     with session_scope(engine) as session:
-        if session.get(Claim, claim_id) is None:
+        claim = session.get(Claim, claim_id)
+        if claim is None:
             raise LookupError(f"no claim with id {claim_id}")
+        _touch(session, claim)
         row = Source(
             claim_id=claim_id,
             url=str(source.url),
@@ -246,6 +248,16 @@ def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:
             )
         )
         session.delete(source)
+        claim = session.get(Claim, source.claim_id)
+        if claim is not None:
+            _touch(session, claim)
+
+
+def _touch(session: Session, claim: Claim) -> None:
+    """New or removed evidence changes the claim for `export --since` (an incremental
+    sync must pick it up), though not its version: a reviewer's open verdict stays valid."""
+    claim.updated_at = utcnow()
+    session.add(claim)
 
 
 def sources(engine: Engine, claim_id: int) -> list[Source]:
