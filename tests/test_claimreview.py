@@ -144,3 +144,18 @@ def test_jsonl_graphs_and_bad_entries(tmp_path, engine):
     matches = prior_checks(engine, "He said vaccines cause autism in children.")
     assert [(m.organisation, m.rating) for m, _ in matches] == [("Snopes", "False")]
     assert prior_checks(engine, "Bridges cost four million dollars.") == []
+
+
+def test_an_institution_is_published_as_an_organization_not_a_person(published):
+    from tracker.claimreview import claim_reviews
+    from tracker.config import get_settings
+
+    with Session(published) as session:
+        claim = session.get(Claim, 1)
+        claim.claimant = "Congressional Budget Office"
+        session.add(claim)
+        session.commit()
+    reviews = claim_reviews(published, get_settings())
+    assert reviews[0]["itemReviewed"]["author"] == {
+        "@type": "Organization", "name": "Congressional Budget Office",
+    }  # fmt: skip

@@ -219,3 +219,18 @@ def test_score_keeps_one_score_per_line_whatever_the_characters():
     lines = ["Taxes rose\u2028 4% in May.", "Crime\x0c fell.", "Jobs\x85 grew 2%."]
     result = CliRunner().invoke(app, ["score"], input="\n".join(lines) + "\n")
     assert len(result.stdout.splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    "sentence, previous, claimant",
+    [
+        ("As Kathy said, “Unemployment in our town fell by half in 2015.”", None, "Kathy"),
+        ("She said the plant employed 3,000 people in 2019.", "Kathy Lee", "Kathy Lee"),
+        ("They said taxes rose 20 percent last year.", None, None),
+        ("As I told Congress last year, the deficit fell by $500 billion.", None, None),
+        ("According to the state police, burglaries rose 4% in 2024.", None, "state police"),
+        ("“Taxes rose,” said Senator Bob Ray.", None, "Bob Ray"),
+    ],
+)
+def test_claimants_are_names_not_pronouns_or_listeners(sentence, previous, claimant):
+    assert claimant_of(sentence, previous) == claimant

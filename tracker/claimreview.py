@@ -93,7 +93,7 @@ def claim_reviews(
         default_text, value = STATUS_RATING[claim.status]
         item: dict[str, Any] = {"@type": "Claim"}
         if claim.claimant:
-            item["author"] = {"@type": "Person", "name": claim.claimant}
+            item["author"] = {"@type": _author_type(claim.claimant), "name": claim.claimant}
         elif article.outlet:
             item["author"] = {"@type": "Organization", "name": article.outlet}
         if article.published_at:
@@ -121,6 +121,20 @@ def claim_reviews(
     if problems:
         raise ClaimReviewError(problems)
     return reviews
+
+
+_ORGANISATION = re.compile(
+    r"\b(?:police|department|ministry|office|agency|bureau|committee|council|commission|"
+    r"government|university|institute|association|party|company|corporation|inc|ltd|bank|"
+    r"court|service|board|authority|authorities|officials|figures|data|report|survey|study|"
+    r"poll|census|reuters|associated press|white house|kremlin|pentagon|congress|parliament)\b",
+    re.IGNORECASE,
+)
+
+
+def _author_type(claimant: str) -> str:
+    """schema.org type of a claimant: "Labor Department", "state police" are not people."""
+    return "Organization" if _ORGANISATION.search(claimant) else "Person"
 
 
 def write_claimreview(

@@ -157,11 +157,24 @@ _SAYS = (
     r"announced|announces|insisted|insists|wrote|writes|noted|notes|declared|declares|"
     r"reported|reports|estimated|estimates|predicted|predicts)"
 )
-_ACCORDING = re.compile(rf"\baccording to (?:the )?({_NAME})")
+# "according to the state police": institutions are often named in lower case.
+_INSTITUTION = (
+    r"(?:the\s+)?(?:[a-z][\w-]*\s+){0,3}(?:police|officials|authorities|government|ministry|"
+    r"department|agency|report|survey|study|data|figures|statistics|census|court|prosecutors|"
+    r"researchers|analysts|experts|economists|scientists|poll|polls|estimates)\b"
+)
+_ACCORDING = re.compile(rf"\b(?i:according to) (?:the )?({_NAME}|{_INSTITUTION})")
 _NAME_SAYS = re.compile(rf"({_NAME})\s+(?:has\s+|had\s+)?{_SAYS}\b")
-_SAYS_NAME = re.compile(rf"\b{_SAYS}\s+({_NAME})")
-_PRONOUN_SAYS = re.compile(rf"\b(?:he|she|they)\s+{_SAYS}\b", re.IGNORECASE)
-_NOT_NAMES = {"The", "This", "That", "It", "But", "And", "In", "On", "A", "An", "We", "I", "If"}
+# "..., said X": the speaker follows the verb (not after "told": "told Congress" names
+# the listener).
+_SAYS_NAME = re.compile(rf"\b(?!told\b){_SAYS}\s+({_NAME})")
+_PRONOUN_SAYS = re.compile(rf"\b(?:he|she|they)\s+(?:has\s+|had\s+)?{_SAYS}\b", re.IGNORECASE)
+_NOT_NAMES = {
+    "The", "This", "That", "It", "But", "And", "In", "On", "A", "An", "We", "I", "If", "As",
+    "So", "Yet", "Then", "When", "While", "After", "Before", "Just", "Now", "Still", "Also",
+}  # fmt: skip
+# A pronoun is not a name: "She said ..." takes the claimant of the sentence before.
+_PRONOUNS = {"He", "She", "They", "You", "I", "We", "It", "Who", "One", "Someone", "Everyone"}
 
 
 _TITLES = {
@@ -181,7 +194,9 @@ def _clean_name(name: str) -> str | None:
     if titled and titled[-1] < len(words) - 1:
         words = words[titled[-1] + 1 :]
     name = " ".join(words).strip(" .,")
-    return name or None
+    if not name or name in _PRONOUNS:
+        return None
+    return name
 
 
 def claimant_of(sentence: str, previous: str | None = None) -> str | None:
