@@ -114,7 +114,7 @@ def test_an_export_reimported_gives_the_same_reviews_back(published, tmp_path):
     result = CliRunner().invoke(app, ["import-factchecks", str(path)])
     assert result.exit_code == 0 and "2 fact-checks added" in result.stderr
     again = CliRunner().invoke(app, ["import-factchecks", str(path)])
-    assert "0 fact-checks added, 2 known already" in again.stderr
+    assert "0 fact-checks added, 0 updated, 2 known already" in again.stderr
     with Session(published) as session:
         checks = session.exec(select(FactCheck).order_by(FactCheck.id)).all()
     assert [
@@ -159,3 +159,41 @@ def test_an_institution_is_published_as_an_organization_not_a_person(published):
     assert reviews[0]["itemReviewed"]["author"] == {
         "@type": "Organization", "name": "Congressional Budget Office",
     }  # fmt: skip
+
+
+def _review(rating: str, **extra) -> dict:
+    return {
+        "@context": "https://schema.org",
+        "@type": "ClaimReview",
+        "claimReviewed": "Unemployment fell to 3.1% in May.",
+        "reviewRating": {"@type": "Rating", "alternateName": rating},
+        "author": {"@type": "Organization", "name": "Full Fact"},
+        "url": "https://fullfact.example/jobs",
+        "datePublished": "2024-06-03",
+        **extra,
+    }
+
+
+def test_factcheck_files_as_publishers_write_them(tmp_path, engine):
+    """Array @type, a folder of files, an empty file, a corrected rating, a bad date."""
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    (folder / "a.jsonld").write_text(
+        json.dumps(_review("Mostly false", **{"@type": ["ClaimReview"]}))
+    )
+    (folder / "empty.json").write_text("")
+    undated = _review("False", url="https://x.example/2", datePublished="someday")
+    (folder / "bad.json").write_text(json.dumps({"@graph": [undated]}))
+    items = list(read_factchecks(folder))
+    errors = {i.source: i.reason for i in items if not hasattr(i, "key")}
+    assert errors[str(folder / "empty.json")] == "empty file"
+    bad = errors[f"{folder / 'bad.json'}@graph[0]"]
+    assert bad.startswith("date_published")  # names the field
+    assert import_factchecks(engine, items).added == 1
+    corrected = tmp_path / "corrected.json"
+    corrected.write_text(json.dumps(_review("False")))
+    counts = import_factchecks(engine, read_factchecks(corrected))
+    assert (counts.added, counts.updated) == (0, 1)
+    ((check, _),) = prior_checks(engine, "Unemployment fell to 3.1% in May.")
+    assert check.rating == "False"  # the publisher's correction, not the old rating
+    assert import_factchecks(engine, read_factchecks(corrected)).known == 1

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,22 +208,39 @@ def from_claimreview(data: dict[str, Any]) -> FactCheckCreate:
     )
 
 
-def _objects(data: Any) -> Iterator[Any]:
+def _objects(data: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """Every object of a JSON-LD document with where it is: `file[2]`, `file@graph[0]`."""
     if isinstance(data, list):
-        for entry in data:
-            yield from _objects(entry)
+        for i, entry in enumerate(data):
+            yield from _objects(entry, f"{where}[{i}]")
     elif isinstance(data, dict) and "@graph" in data:
-        yield from _objects(data["@graph"])
+        yield from _objects(data["@graph"], f"{where}@graph")
     else:
-        yield data
+        yield where, data
+
+
+def _is_claimreview(entry: Any) -> bool:
+    """A ClaimReview, whose @type may also be written as a list ("@type": ["ClaimReview"])."""
+    if not isinstance(entry, dict):
+        return False
+    kind = entry.get("@type")
+    return (
+        kind is None or kind == "ClaimReview" or (isinstance(kind, list) and "ClaimReview" in kind)
+    )
 
 
 def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
     """ClaimReviews from JSON-LD (one object, a list, or an @graph) or JSON Lines."""
     try:
         text = decode(path.read_bytes())
+    except IsADirectoryError:
+        yield from (item for file in _json_files(path) for item in read_factchecks(file))
+        return
     except (OSError, ValueError) as exc:
-        yield ReadError(str(path), str(exc))
+        yield ReadError(str(path), getattr(exc, "strerror", None) or str(exc))
+        return
+    if not text.strip():
+        yield ReadError(str(path), "empty file")
         return
     try:
         documents = [(str(path), json.loads(text))]
@@ -236,15 +253,34 @@ def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
                 except json.JSONDecodeError as exc:
                     yield ReadError(f"{path}:{number}", f"invalid JSON: {exc.msg}")
     for source, document in documents:
-        for i, entry in enumerate(_objects(document)):
-            where = f"{source}[{i}]" if isinstance(document, list) else source
-            if not isinstance(entry, dict) or entry.get("@type") not in ("ClaimReview", None):
+        for where, entry in _objects(document, source):
+            if not _is_claimreview(entry):
                 yield ReadError(where, "not a ClaimReview object")
                 continue
             try:
                 yield from_claimreview(entry)
             except ValidationError as exc:
-                yield ReadError(where, exc.errors()[0]["msg"].removeprefix("Value error, "))
+                error = exc.errors()[0]
+                field = ".".join(str(part) for part in error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                yield ReadError(where, f"{field}: {message}" if field else message)
+
+
+def _json_files(folder: Path) -> list[Path]:
+    """The fact-check files in a folder (and below), in name order."""
+    suffixes = {".json", ".jsonld", ".jsonl"}
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _same(stored: Any, new: Any) -> bool:
+    """Equal values; times compared as instants (PostgreSQL gives them back in UTC)."""
+    if isinstance(stored, datetime) and isinstance(new, datetime):
+        return _utc(stored) == _utc(new)
+    return stored == new
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass
@@ -252,6 +288,7 @@ class ImportCounts:
     added: int = 0
     known: int = 0
     invalid: int = 0
+    updated: int = 0  # known, but the publisher has since changed the rating or details
 
 
 def import_factchecks(engine: Engine, items: Iterable[FactCheckCreate | ReadError]) -> ImportCounts:
@@ -262,11 +299,19 @@ def import_factchecks(engine: Engine, items: Iterable[FactCheckCreate | ReadErro
             continue
         try:
             with session_scope(engine) as session:
-                if session.exec(select(FactCheck.id).where(FactCheck.key == item.key)).first():
+                stored = session.exec(select(FactCheck).where(FactCheck.key == item.key)).first()
+                if stored is None:
+                    session.add(FactCheck(key=item.key, **item.model_dump()))
+                    counts.added += 1
+                    continue
+                values = item.model_dump()
+                if all(_same(getattr(stored, k), v) for k, v in values.items()):
                     counts.known += 1
                     continue
-                session.add(FactCheck(key=item.key, **item.model_dump()))
-            counts.added += 1
+                for name, value in values.items():  # a corrected rating replaces the old
+                    setattr(stored, name, value)
+                session.add(stored)
+                counts.updated += 1
         except IntegrityError:
             counts.known += 1
     return counts

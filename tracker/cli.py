@@ -290,7 +290,9 @@ def _write_atomically(output: Path, write) -> int:
 
 @app.command("import-factchecks")
 def import_factchecks_(
-    files: Annotated[list[Path], typer.Argument(help="ClaimReview JSON-LD or JSONL files.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="ClaimReview JSON-LD or JSONL files, or folders of them.")
+    ],
 ) -> None:
     """Load published fact-checks (schema.org ClaimReview); new claims are compared with them."""
     engine = _open_database(get_settings().database_url)
@@ -304,8 +306,10 @@ def import_factchecks_(
         totals.added += counts.added
         totals.known += counts.known
         totals.invalid += counts.invalid
+        totals.updated += counts.updated
     _err(
-        f"{totals.added} fact-checks added, {totals.known} known already, {totals.invalid} invalid"
+        f"{totals.added} fact-checks added, {totals.updated} updated, "
+        f"{totals.known} known already, {totals.invalid} invalid"
     )
     if totals.invalid:
         raise typer.Exit(1)
