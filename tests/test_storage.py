@@ -295,3 +295,12 @@ def test_a_deleted_claims_id_is_never_given_to_another(engine):
         conn.execute(sa.delete(Claim).where(Claim.id == ids[-1]))
     _, (new_id,) = _article_with_claims(engine, n=1, text="Another article entirely, about rents.")
     assert new_id > ids[-1]
+
+
+def test_a_publication_time_with_a_zone_is_stored_as_utc(engine):
+    when = "2026-11-01T10:00:00+05:00"
+    article, _ = add_article(engine, ArticleCreate(text="Taxes rose 4%.", published_at=when))
+    with Session(engine) as session:
+        stored = session.get(Article, article.id).published_at
+    assert stored.replace(tzinfo=None) == datetime(2026, 11, 1, 5, 0)
+    assert stored.tzinfo is None or stored.utcoffset() == timedelta(0)

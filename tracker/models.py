@@ -80,6 +80,13 @@ class ArticleCreate(ArticleBase):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.replace("\x00", "").strip() or None if value is not None else None
 
+    @field_validator("published_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Times with a zone are stored as UTC (SQLite would keep the wall-clock time and
+        drop the zone: 10:00+05:00 stored as 10:00); times without one are taken as UTC."""
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
 
 class Article(ArticleBase, table=True):
     __table_args__ = (
