@@ -209,3 +209,11 @@ def test_a_database_that_cannot_be_used_is_one_clear_line(tmp_path, monkeypatch,
         assert reason in result.stderr and "Traceback" not in result.output
         assert "hunter2secret" not in result.output
     get_settings.cache_clear()
+
+
+def test_title_and_url_are_refused_for_inputs_that_hold_many_articles(run, tmp_path):
+    lines = '{"text": "Taxes rose 4%.", "title": "A"}\n{"text": "Rents rose 9%.", "title": "B"}\n'
+    result = run("import", "-", "--stdin-format", "jsonl", "--title", "Forced", input=lines)
+    assert result.exit_code == 2 and "one article" in _said(result)
+    (tmp_path / "many.json").write_text(f"[{lines.replace(chr(10), ',', 1).strip()}]")
+    assert run("import", str(tmp_path / "many.json"), "--url", "https://x.example").exit_code == 2

@@ -138,8 +138,14 @@ def import_(
     if stdin_format not in set(FORMATS.values()):
         raise typer.BadParameter(f"use one of {', '.join(sorted(set(FORMATS.values())))}")
     single = len(paths) == 1 and (paths[0] == "-" or Path(paths[0]).is_file())
-    if (title or url) and not single:
-        raise typer.BadParameter("--title and --url describe one article: give one file or -")
+    many = not single or (
+        stdin_format if paths[0] == "-" else FORMATS.get(Path(paths[0]).suffix.lower())
+    ) in ("json", "jsonl")
+    if (title or url) and many:
+        raise typer.BadParameter(
+            "--title and --url describe one article: give one text, Markdown or HTML file, or "
+            "- (JSON inputs carry their own titles and URLs)"
+        )
     if settings.extractor == "llm" and not settings.model_configured and not dry_run:
         _err(NO_MODEL_MESSAGE)
         raise typer.Exit(2)
