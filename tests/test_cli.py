@@ -117,7 +117,7 @@ def test_a_rejected_key_stops_the_batch_and_is_never_shown(run, llm_settings, tm
 
     result = run("import", str(folder), "--concurrency", "1", settings=llm_settings)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration error
     assert "refused the API key (401)" in result.stderr and "Stopped early" in result.stderr
     assert TEST_KEY not in result.output
     with Session(get_engine(llm_settings.database_url)) as session:

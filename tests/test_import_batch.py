@@ -293,7 +293,7 @@ def test_server_unreachable_stops_at_once(cli, tmp_path):
         max_retries=0,
     )
     result = cli(settings, "import", str(folder), "-c", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration error
     assert "could not reach the model server at http://127.0.0.1:9/v1" in result.stderr
     assert "Stopped early" in result.stderr
 
@@ -303,7 +303,7 @@ def test_after_a_configuration_error_the_next_import_finishes_unasked(cli, tmp_p
     broken = make_settings(
         f"sqlite:///{tmp_path / 'x.db'}", openai_base_url="http://127.0.0.1:9/v1", max_retries=0
     )
-    assert cli(broken, "import", str(folder), "-c", "1").exit_code == 1
+    assert cli(broken, "import", str(folder), "-c", "1").exit_code == 2  # no server
     assert _states(broken) == {"pending": 1}  # kept, with its text
     with FakeLLM(respond=first_sentence_claim) as fake:
         fixed = broken.model_copy(update={"openai_base_url": fake.base_url})

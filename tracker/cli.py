@@ -190,7 +190,8 @@ def import_(
     if report.count("extracted"):
         refresh_statistics(engine)
     _print_report(report, settings, as_json)
-    raise typer.Exit(1 if report.failures or report.stopped else 0)
+    # A stop is a configuration fault (key, model, server): 2, as the README says.
+    raise typer.Exit(2 if report.stopped else 1 if report.failures else 0)
 
 
 def _print_plan(plan: Plan, as_json: bool) -> None:
