@@ -411,3 +411,21 @@ def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
     with sqlite3.connect(db) as conn:
         spans = conn.execute("SELECT article_id, quote_start, quote_end FROM claim").fetchall()
     assert spans and len(spans) == len(set(spans))
+
+
+def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'm.db'}")
+    from tracker.config import get_settings
+
+    get_settings.cache_clear()
+    folder = _articles(tmp_path / "in", 1)
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(folder)]).exit_code == 0
+    again = runner.invoke(app, ["import", str(folder), "--outlet", "AP", "--author", "Jo Lee"])
+    assert again.exit_code == 0
+    wire = runner.invoke(app, ["import", str(folder), "--outlet", "Reuters"])
+    assert wire.exit_code == 0
+    with Session(get_engine(get_settings().database_url)) as session:
+        (article,) = session.exec(select(Article)).all()
+    assert (article.outlet, article.author) == ("AP", "Jo Lee")  # filled once, then kept
+    get_settings.cache_clear()

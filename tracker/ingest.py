@@ -125,7 +125,27 @@ def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
     source = item.source_path or "<input>"
     if article is None:
         return Job(item.text, item.title, source, data=item)
+    _fill_in_metadata(engine, article, item)
     return _job(article, source)
+
+
+METADATA = ("title", "url", "outlet", "author", "published_at")
+
+
+def _fill_in_metadata(engine: Engine, article: Article, item: ArticleCreate) -> None:
+    """A stored article gets the title, URL, outlet, author or date it lacked, when the
+    same text is imported again with them. Values it has are kept: the same wire text
+    from a second outlet must not move the article to that outlet."""
+    missing = {
+        name: getattr(item, name)
+        for name in METADATA
+        if getattr(article, name) is None and getattr(item, name) is not None
+    }
+    if missing:
+        with session_scope(engine) as session:
+            session.exec(sa.update(Article).where(Article.id == article.id).values(**missing))
+        for name, value in missing.items():
+            setattr(article, name, value)
 
 
 def _job(article: Article, source: str) -> Job:
