@@ -234,3 +234,11 @@ def test_score_keeps_one_score_per_line_whatever_the_characters():
 )
 def test_claimants_are_names_not_pronouns_or_listeners(sentence, previous, claimant):
     assert claimant_of(sentence, previous) == claimant
+
+
+def test_headings_are_not_claims_the_body_below_them_is():
+    heading = "State of the Union Address, 1996"
+    headline = "Mayor says crime fell 12% in 2023"
+    body = "The mayor said crime fell 12 percent in 2023, the lowest level since 1990."
+    quotes = [c.quote for c in extract_offline(f"{heading}\n\n{headline}\n\n{body}\n").claims]
+    assert quotes == [body]

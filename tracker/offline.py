@@ -270,6 +270,30 @@ _CREDIT = re.compile(
 )
 
 
+_HEADING = re.compile(r"^[ \t]*([^\n]{1,120}?)[ \t]*$", re.MULTILINE)
+
+
+def heading_spans(text: str) -> list[tuple[int, int]]:
+    """Lines standing alone as a paragraph with no closing punctuation and at most 15
+    words: headlines and titles ("State of the Union Address, 1996"), which the body
+    restates in full sentences."""
+    spans = []
+    for line in _HEADING.finditer(text):
+        start, end = line.span(1)
+        alone = text[max(0, start - 2) : start].strip(" \t") in ("", "\n\n") and text[
+            end : end + 2
+        ].strip(" \t") in ("", "\n\n", "\n")
+        words = line.group(1).split()
+        if (
+            alone
+            and words
+            and len(words) <= 15
+            and not line.group(1).rstrip().endswith((".", "!", "?", "…", '"', "”", "’", ":"))
+        ):
+            spans.append((start, end))
+    return spans
+
+
 def caption_spans(text: str) -> list[tuple[int, int]]:
     """The paragraphs directly above a photo credit: captions, even with no credit words
     of their own ("Gutted cars following a night air raid ..., March 4, 2022.")."""
@@ -300,7 +324,7 @@ def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionR
     sentences = [text[a:b] for a, b in spans]
     probabilities = model.probabilities(sentences)
     article = ArticleIndex(text)
-    captions = caption_spans(text)
+    captions = caption_spans(text) + heading_spans(text)
     claims, previous = [], None
     for (start, end), sentence, (_, unimportant, checkworthy) in zip(
         spans, sentences, probabilities, strict=True
