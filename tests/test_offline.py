@@ -242,3 +242,8 @@ def test_headings_are_not_claims_the_body_below_them_is():
     body = "The mayor said crime fell 12 percent in 2023, the lowest level since 1990."
     quotes = [c.quote for c in extract_offline(f"{heading}\n\n{headline}\n\n{body}\n").claims]
     assert quotes == [body]
+
+
+def test_prefilter_with_the_offline_extractor_says_it_is_ignored():
+    result = CliRunner().invoke(app, ["import", str(SAMPLE), "--prefilter", "0.5"])
+    assert result.exit_code == 0 and "--prefilter is ignored" in result.stderr

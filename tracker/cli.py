@@ -154,6 +154,11 @@ def import_(
             "Using the offline extractor (no language model configured, or --extractor "
             "offline): each check-worthy sentence becomes a claim. See README: Configuration."
         )
+    if settings.uses_offline and prefilter is not None:
+        _err(
+            "--prefilter is ignored: it saves model tokens, and the offline extractor sends "
+            "nothing (it already keeps only check-worthy sentences)."
+        )
     engine = _open_database(settings.database_url)
     overrides = {
         "title": title, "url": url, "outlet": outlet, "author": author, "published_at": published,
