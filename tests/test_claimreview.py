@@ -197,3 +197,12 @@ def test_factcheck_files_as_publishers_write_them(tmp_path, engine):
     ((check, _),) = prior_checks(engine, "Unemployment fell to 3.1% in May.")
     assert check.rating == "False"  # the publisher's correction, not the old rating
     assert import_factchecks(engine, read_factchecks(corrected)).known == 1
+
+
+def test_stats_show_the_fact_checks_loaded_and_the_matches(published, tmp_path):
+    (tmp_path / "fc.json").write_text(json.dumps(_review("False")))
+    runner = CliRunner()
+    assert runner.invoke(app, ["import-factchecks", str(tmp_path / "fc.json")]).exit_code == 0
+    data = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    assert data["fact_checks"] == 1 and data["matches"] == {}
+    assert "1 published fact-checks loaded" in runner.invoke(app, ["stats"]).stdout

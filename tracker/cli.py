@@ -343,6 +343,11 @@ def stats(
         f"{ex['failed']} failed), {data['claims']} claims, "
         f"{data['tokens']['prompt'] + data['tokens']['completion']:,} tokens used"
     )
+    matches = ", ".join(f"{n} {state}" for state, n in sorted(data["matches"].items()))
+    typer.echo(
+        f"Same claim elsewhere: {matches or 'none found'}; "
+        f"{data['fact_checks']} published fact-checks loaded"
+    )
     for title, key in [
         ("status", "by_status"),
         ("claim type", "by_claim_type"),

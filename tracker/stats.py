@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from tracker.models import Article, Claim, ModelCall
+from tracker.models import Article, Claim, ClaimMatch, FactCheck, ModelCall
 
 
 def _counts(session: Session, column: Any, *, join_article: bool = False, top: int | None = None):
@@ -48,6 +48,12 @@ def collect(engine: Engine, *, top: int = 10) -> dict[str, Any]:
             "by_claim_type": _counts(session, Claim.claim_type),
             "by_outlet": _counts(session, Article.outlet, join_article=True, top=top),
             "by_claimant": _counts(session, Claim.claimant, top=top),
+            "matches": dict(
+                session.exec(
+                    select(ClaimMatch.state, func.count()).group_by(ClaimMatch.state)
+                ).all()
+            ),
+            "fact_checks": session.exec(select(func.count()).select_from(FactCheck)).one(),
             "tokens": {"prompt": int(tokens[0]), "completion": int(tokens[1])},
             "failures": [
                 {"article_id": i, "title": t, "source": s, "reason": e} for i, t, s, e in failures
