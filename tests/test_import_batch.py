@@ -429,3 +429,28 @@ def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, mo
         (article,) = session.exec(select(Article)).all()
     assert (article.outlet, article.author) == ("AP", "Jo Lee")  # filled once, then kept
     get_settings.cache_clear()
+
+
+def test_ctrl_c_reports_the_articles_stored_in_the_run(tmp_path):
+    folder = _articles(tmp_path / "in", 24)
+    db = tmp_path / "int.db"
+    with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_API_KEY": "sk-test-not-a-real-key-0000",
+            "TRACKER_DATABASE_URL": f"sqlite:///{db}",
+        }
+        command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-c", "4", "-q"]
+        process = subprocess.Popen(
+            command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+        settings = make_settings(f"sqlite:///{db}")
+        deadline = time.monotonic() + 30
+        while _states_safe(settings).get("extracted", 0) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    stored = _states(settings).get("extracted", 0)
+    assert f"Interrupted: {stored} article(s) extracted and stored in this run" in stderr

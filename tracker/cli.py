@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +46,14 @@ app = typer.Typer(
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _extracted_since(engine: Engine, started: datetime) -> int:
+    """Articles whose extraction was stored since `started` (the writer thread may have
+    committed some the progress display had not counted yet)."""
+    with Session(engine) as session:
+        query = select(func.count()).select_from(Article).where(Article.extracted_at >= started)
+        return session.exec(query).one()
 
 
 def _db_label(url: str) -> str:
@@ -183,13 +191,15 @@ def import_(
         retry_failed=retry_failed,
         on_item=progress.update,
     )
+    started = datetime.now(UTC)
     try:
         with progress:
             report = asyncio.run(run)
     except KeyboardInterrupt:
+        stored = _extracted_since(engine, started)
         _err(
-            f"\nInterrupted after {progress.done} article(s). Articles in flight were not "
-            "stored; run the same command again to finish the rest."
+            f"\nInterrupted: {stored} article(s) extracted and stored in this run; articles "
+            "in flight were not. Run the same command again to finish the rest."
         )
         raise typer.Exit(130) from None
     if report.count("extracted"):
