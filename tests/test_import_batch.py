@@ -231,22 +231,33 @@ def test_stats_counts_claims_and_failures(cli, tmp_path):
     assert "3 articles (2 extracted, 0 pending, 1 failed), 2 claims" in text
 
 
+def _import_process(
+    folder: Path, db: Path, base_url: str | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """`tracker import FOLDER` as a separate process: its command and environment (the
+    offline extractor unless a model server is given)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))}
+    env["TRACKER_DATABASE_URL"] = f"sqlite:///{db}"
+    if base_url:
+        env |= {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test-not-a-real-key-0000"}
+    command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-c", "4", "-q"]
+    return command, env
+
+
+def _wait_until_extracted(settings, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _states_safe(settings).get("extracted", 0) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_killed_import_resumes_without_duplicates(tmp_path):
     folder = _articles(tmp_path / "in", 24)
     db = tmp_path / "kill.db"
     with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "sk-test-not-a-real-key-0000",
-            "TRACKER_DATABASE_URL": f"sqlite:///{db}",
-        }
-        command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-c", "4", "-q"]
+        command, env = _import_process(folder, db, fake.base_url)
         process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=tmp_path)
         settings = make_settings(f"sqlite:///{db}")
-        deadline = time.monotonic() + 30
-        while _states_safe(settings).get("extracted", 0) < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_extracted(settings, 6)
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted = _states_safe(settings)
@@ -400,11 +411,7 @@ def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
     if not any(folder.iterdir()):
         _articles(folder, 40)
     db = tmp_path / "twice.db"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
-        "TRACKER_DATABASE_URL": f"sqlite:///{db}",
-    }
-    command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-q"]
+    command, env = _import_process(folder, db)
     runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=tmp_path)
             for _ in range(2)]  # fmt: skip
     assert [run.wait(timeout=300) for run in runs] == [0, 0], [r.stderr.read() for r in runs]
@@ -435,20 +442,12 @@ def test_ctrl_c_reports_the_articles_stored_in_the_run(tmp_path):
     folder = _articles(tmp_path / "in", 24)
     db = tmp_path / "int.db"
     with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "sk-test-not-a-real-key-0000",
-            "TRACKER_DATABASE_URL": f"sqlite:///{db}",
-        }
-        command = [sys.executable, "-m", "tracker.cli", "import", str(folder), "-c", "4", "-q"]
+        command, env = _import_process(folder, db, fake.base_url)
         process = subprocess.Popen(
             command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
         )
         settings = make_settings(f"sqlite:///{db}")
-        deadline = time.monotonic() + 30
-        while _states_safe(settings).get("extracted", 0) < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_extracted(settings, 6)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
