@@ -251,3 +251,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test, so fixtures can tell a failed test (the
+    browser tests keep a screenshot of the page it failed on)."""
+    outcome = yield
+    setattr(item, f"report_{call.when}", outcome.get_result())

@@ -12,7 +12,8 @@ from tracker.db import get_engine
 from tracker.ingest import add_article
 from tracker.matching import conflict
 from tracker.models import ArticleCreate, Claim, ReviewEvent, Source
-from tracker.review import set_role, set_status
+from tracker.people import set_role
+from tracker.review import set_status
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 HOSTILE = (
@@ -48,6 +49,7 @@ def _page_script(function_name: str) -> None:
     from tracker import dashboard
 
     dashboard.sign_in()
+    dashboard.filter_sidebar()
     getattr(dashboard, function_name)()
 
 
@@ -81,7 +83,9 @@ def test_the_app_opens_on_the_queue(db):
     app = AppTest.from_file(APP, default_timeout=30).run()
     assert not app.exception
     assert app.dataframe[0].value["claim"].tolist()[0] == f"{HOSTILE} (0)"  # as text
-    assert "3 claims match; page 1 of 1" in [t.value for t in app.text]
+    assert "3 claims match · most check-worthy first · page 1 of 1 · dismissed claims hidden" in [
+        t.value for t in app.text
+    ]
     _no_rendered_markup(app)
 
 
@@ -141,8 +145,8 @@ def test_a_stale_save_is_refused_and_shows_the_newer_state(db):
     app.radio[0].set_value("disputed")
     app.button(key="FormSubmitter:status-Save").click().run()
     assert any("changed by someone else" in t.value for t in app.text)
-    assert app.error[0].value == "Not saved: someone else changed this claim first."
-    assert any("Now: status checked" in t.value for t in app.text)
+    assert app.error[0].value == "Not saved: someone else changed this first."
+    assert any("Now: checked" in t.value for t in app.text)
     assert _claim(db, 1).status == "checked"
 
 
@@ -203,11 +207,12 @@ def test_an_article_with_a_hostile_title_and_error_stays_inert(db):
     _no_rendered_markup(app)
 
 
-def test_export_offers_both_formats(db):
+def test_export_offers_both_formats_and_explains_what_claimreview_needs(db):
     app = page("exporter")
     labels = [b.label for b in app.get("download_button")]
-    assert labels == ["Download 3 claims as JSONL", "Download 3 claims as CSV"]
-    assert any("TRACKER_PUBLISHER_NAME" in t.value for t in app.text)  # ClaimReview needs it
+    assert labels == ["Download 3 claims as CSV", "Download 3 claims as JSONL"]
+    app.button[0].click().run()  # Prepare ClaimReview
+    assert any("TRACKER_PUBLISHER_NAME" in t.value for t in app.text)
 
 
 def test_import_pasted_text_with_the_offline_extractor(db):
@@ -226,7 +231,7 @@ def test_admins_manage_roles(db):
     next(t for t in app.text_input if t.label == "Name").input("vic")
     app.selectbox[0].set_value("viewer")
     app.button(key="FormSubmitter:role-Set role").click().run()
-    from tracker.review import role_of
+    from tracker.people import role_of
 
     assert role_of(db, "vic") == "viewer"
 
@@ -252,8 +257,8 @@ def test_suggested_matches_are_decided_and_a_verdict_covers_the_cluster(db):
         session.add(ClaimMatch(claim_id=2, other_id=1, score=0.8, state="suggested"))
         session.commit()
     app = page("claim", claim=2, name="ana")
-    shown = next(t.value for t in app.text if t.value.startswith("[suggested, 0.80"))
-    assert "] claim 1" in shown
+    shown = next(t.value for t in app.text if t.value.startswith("Claim 1 [suggested"))
+    assert "similarity 0.80" in shown and "unreviewed" in shown
     if conflict(_claim(db, 1).text, _claim(db, 2).text):  # e.g. other numbers: say so
         assert "careful:" in shown
     app.button(key="confirm_1").click().run()
@@ -308,4 +313,6 @@ def test_a_new_filter_starts_on_the_first_page(db):
     app.query_params["page"] = "3"
     app.run()
     app.multiselect[0].set_value(["unreviewed"]).run()
-    assert "3 claims match; page 1 of 1" in [t.value for t in app.text]
+    assert "3 claims match · most check-worthy first · page 1 of 1 · dismissed claims hidden" in [
+        t.value for t in app.text
+    ]

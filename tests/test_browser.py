@@ -1,167 +1,399 @@
-"""End to end in a real browser: `streamlit run app.py` on loopback, driven with Playwright
-through Debian's Chromium. Skips, with the reason, when Chromium or Playwright is missing
-(`.ci/run` installs both). A screenshot is kept in test-artifacts/."""
+"""A reviewer's day, walked in a real browser as a person does it: type, press Enter, click,
+switch pages, reload. `streamlit run app.py` on loopback, Debian's Chromium through
+Playwright. Screenshots of every page go to test-artifacts/.
+
+The first four tests are the regressions a new user found in Chromium while every
+AppTest test passed: the name dropped on the claim page, every second filter change
+lost, Export ignoring the filter, the queue forgetting its place.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import csv
+import io
+import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlmodel import Session, select
 
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, dashboard, seed_desk, wait_for
+from tracker.dashboard.queue import COLUMN_WIDTHS
 from tracker.db import get_engine
-from tracker.ingest import add_article
-from tracker.models import ArticleCreate, Claim, ReviewEvent, Source
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-TEXT = (
-    "The mayor said unemployment fell to 3.1% in May, the lowest since 2001.\n\n"
-    "Critics said the figure ignores people who stopped looking for work."
-)
-
-SECOND_QUOTE = "the figure ignores people who stopped looking for work"
+from tracker.models import Claim, ReviewEvent
+from tracker.review import set_status
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
-def dashboard(tmp_path) -> Iterator[tuple[str, str]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright (.ci/run does)")
-    database = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = get_engine(database)
-    article, _ = add_article(
-        engine, ArticleCreate(text=TEXT, title="Jobs report", outlet="Gazette")
-    )
-    with Session(engine) as session:
-        session.add(
-            Claim(
-                article_id=article.id, text="Unemployment fell to 3.1% in May.",
-                quote="unemployment fell to 3.1% in May", quote_start=15, quote_end=47,
-                claimant="Mayor", claim_type="statistic", checkworthiness=0.9,
-            )
-        )  # fmt: skip
-        session.add(
-            Claim(
-                article_id=article.id, text="Critics said the figure ignores discouraged workers.",
-                quote=SECOND_QUOTE,
-                quote_start=TEXT.index(SECOND_QUOTE),
-                quote_end=TEXT.index(SECOND_QUOTE) + len(SECOND_QUOTE),
-                claim_type="position", checkworthiness=0.5,
-            )
-        )  # fmt: skip
-        session.commit()
-    port = _free_port()
-    env = {**os.environ, "TRACKER_DATABASE_URL": database}
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("streamlit did not start")
-                time.sleep(0.3)
-        yield url, database
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+def desk(tmp_path, request) -> Iterator[tuple[str, object]]:
+    """A database of 120 claims in three articles, and the dashboard over it."""
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    engine = get_engine(url)
+    seed_desk(engine)
+    env = getattr(request, "param", None) or {}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with dashboard(url, env=env, cwd=tmp_path) as address:
+        yield address, engine
 
 
-def test_a_reviewer_disputes_a_claim_with_a_source_in_the_browser(dashboard):
-    from playwright.sync_api import expect, sync_playwright
-
-    url, database = dashboard
-    engine = get_engine(database)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(f"{url}/claim?claim=1")
-        expect(page.get_by_text("Unemployment fell to 3.1% in May.").first).to_be_visible(
-            timeout=30_000
-        )
-        name_box = page.get_by_role("textbox", name="Your name")
-        name_box.fill("Ana Reviewer")
-        name_box.press("Enter")
-        expect(page.get_by_text("Role: reviewer")).to_be_visible(timeout=15_000)
-
-        page.get_by_text("disputed", exact=True).click()
-        page.get_by_role("textbox", name="Note").first.fill("BLS says 3.4% for May.")
-        page.get_by_role("button", name="Save", exact=True).click()
-        _wait_for(lambda: _status(engine) == "disputed")
-
-        page.get_by_role("textbox", name="URL").fill("https://www.bls.gov/lau/")
-        page.get_by_role("textbox", name="Title").fill("BLS local unemployment")
-        page.get_by_role("button", name="Add source").click()
-        _wait_for(lambda: _source_count(engine) == 1)
-        expect(page.get_by_text("BLS local unemployment").first).to_be_visible(timeout=15_000)
-        # Let the rerun finish before the picture: the page ends with the history table.
-        expect(page.get_by_role("button", name="Remove")).to_be_visible(timeout=15_000)
-        expect(page.get_by_text("No changes yet.")).to_have_count(0, timeout=15_000)
-        page.wait_for_timeout(1000)
-
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "claim-disputed.png", full_page=True)
-
-        # "Save and next" saves, then opens the next claim of the queue.
-        page.get_by_text("in_progress", exact=True).click()
-        page.get_by_role("button", name="Save and next").click()
-        expect(page.get_by_text("Claim 2", exact=True)).to_be_visible(timeout=15_000)
-        assert "claim=2" in page.url
-        browser.close()
-
-    with Session(engine) as session:
-        events = session.exec(select(ReviewEvent).order_by(ReviewEvent.id)).all()
-    assert [(e.actor, e.action, e.to_value) for e in events][:1] == [
-        ("Ana Reviewer", "status", "disputed")
-    ]
-    assert events[0].note == "BLS says 3.4% for May."
-    assert (ARTIFACTS / "claim-disputed.png").stat().st_size > 10_000
+        tab.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
+    context.close()
 
 
-def _status(engine) -> str:
-    with Session(engine) as session:
-        return session.get(Claim, 1).status
+# --- How a person uses the page -------------------------------------------------------------
 
 
-def _source_count(engine) -> int:
-    with Session(engine) as session:
-        return len(session.exec(select(Source)).all())
+def settled(page) -> None:
+    """Wait until the app has finished its rerun."""
+    page.wait_for_timeout(150)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=30_000,
+    )
 
 
-def _wait_for(condition, timeout: float = 20.0) -> None:
+def eventually(check, timeout: float = 15.0):
+    """Retry an assertion until it holds (the page redraws a moment after a rerun)."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the database did not change in time")
-        time.sleep(0.2)
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def sidebar(page):
+    return page.get_by_test_id("stSidebar")
+
+
+def type_name(page, name: str) -> None:
+    box = sidebar(page).get_by_role("textbox", name="Your name")
+    box.fill(name)
+    box.press("Enter")
+    sidebar(page).get_by_text("Role: ").wait_for()
+    settled(page)
+
+
+def search(page, words: str) -> None:
+    box = sidebar(page).get_by_role("textbox", name="Search claims and quotes")
+    box.fill(words)
+    box.press("Enter")
+    settled(page)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a sidebar select box or multiselect, as with the mouse."""
+    settled(page)
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):  # a rerun that lands right after the click closes the list again
+        sidebar(page).get_by_role("combobox", name=label).click()
+        try:
+            wanted.wait_for(timeout=3_000)
+            break
+        except Exception:
+            settled(page)
+    wanted.click()
+    page.keyboard.press("Escape")
+    settled(page)
+
+
+def _changed(found: list[str], before: list[str]) -> list[str]:
+    assert found and found != before, "the table has not been redrawn yet"
+    return found
+
+
+def _assert_equal(found, wanted) -> None:
+    assert found == wanted, f"{found!r} != {wanted!r}"
+
+
+def summary(page) -> str:
+    """The queue's "N claims match · sort · page i of n" line."""
+    return page.get_by_text(re.compile(r"^\d+ claims match")).inner_text()
+
+
+def matching(page) -> int:
+    """The queue's "N claims match" count."""
+    text = page.get_by_text(re.compile(r"^\d+ claims match")).inner_text()
+    return int(text.split()[0])
+
+
+ROW_MARKER, HEADER, ROW = 32, 36, 35  # the grid's geometry, in pixels
+
+
+def table_cells(page, column: str, grid: int = 0) -> list[str]:
+    """A column of the queue's table, read from the grid's accessible cells (the grid
+    itself is a canvas)."""
+    index = 1 + list(COLUMN_WIDTHS).index(column)
+    table = page.get_by_test_id("stDataFrame").nth(grid)
+    table.locator("[data-testid=glide-cell-1-0]").wait_for(state="attached")
+    return table.locator(f"[data-testid^='glide-cell-{index}-']").all_inner_texts()
+
+
+def grid_text(grid) -> str:
+    """Everything a grid (a canvas) shows, from its accessible cells."""
+    grid.locator("[data-testid^='glide-cell-']").first.wait_for(state="attached")
+    return "\n".join(grid.locator("[data-testid^='glide-cell-']").all_inner_texts())
+
+
+def _point(column: str, row: int | None) -> dict[str, float]:
+    """Where a cell (row None: the header) of the queue's table is drawn."""
+    names = list(COLUMN_WIDTHS)
+    left = ROW_MARKER + sum(COLUMN_WIDTHS[name] for name in names[: names.index(column)])
+    top = HEADER / 2 if row is None else HEADER + ROW * row + ROW / 2
+    return {"x": left + min(COLUMN_WIDTHS[column] / 2, 40), "y": top}
+
+
+_SCROLL_TO = """(el, y) => {
+  let box = el.parentElement;
+  while (box && !(box.scrollHeight > box.clientHeight
+                  && /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+  const top = el.getBoundingClientRect().top + y - window.innerHeight / 2;
+  (box || document.scrollingElement).scrollBy(0, top);
+}"""
+
+
+def _click_grid(page, point: dict[str, float], grid: int = 0) -> None:
+    """Click a point of a grid (a canvas) with the mouse, scrolled to the middle of the
+    window first so that no header covers it."""
+    canvas = page.get_by_test_id("stDataFrame").nth(grid).locator("canvas").first
+    canvas.evaluate(_SCROLL_TO, point["y"])
+    box = canvas.bounding_box()
+    x, y = box["x"] + point["x"], box["y"] + point["y"]
+    page.mouse.move(x - 5, y)  # a hand moves onto the row before it clicks;
+    page.mouse.move(x, y, steps=3)  # the grid takes a click only where it saw the pointer
+    page.wait_for_timeout(100)
+    page.mouse.click(x, y)
+    settled(page)
+
+
+def click_row(page, n: int, column: str = "claim") -> None:
+    """Click the n-th row of the queue's table, as a person does (on its claim text)."""
+    _click_grid(page, _point(column, n))
+
+
+def click_header(page, column: str) -> None:
+    _click_grid(page, _point(column, None))
+
+
+def nav(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    page.get_by_role(
+        "heading", name=title if title != "Review queue" else "Review queue"
+    ).wait_for()
+    settled(page)
+
+
+def shot(page, name: str) -> None:
+    settled(page)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def location(page) -> str:
+    """The address bar now (page.url can lag behind Streamlit's history.replaceState)."""
+    return page.evaluate("location.href")
+
+
+def params(page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(location(page)).query)
+
+
+# --- Regressions --------------------------------------------------------------------------
+
+
+def test_the_name_holds_on_every_page(desk, page):
+    """Regression: the name typed on the queue was dropped on the claim page (Save
+    disabled), on page switches and through Save and next."""
+    url, engine = desk
+    page.goto(url + "/")
+    type_name(page, "Ana Reviewer")
+    click_row(page, 0)
+    page.get_by_role("heading", name=re.compile(r"^Claim \d+")).wait_for()
+    settled(page)
+    assert sidebar(page).get_by_text("Role: reviewer").is_visible()
+    assert page.get_by_role("button", name="Save", exact=True).is_enabled()
+    first = int(params(page)["claim"][0])
+
+    for title in ("Articles", "Overview", "Export", "Review queue"):
+        nav(page, title)
+        assert sidebar(page).get_by_text("Role: reviewer").is_visible(), title
+    box = page.get_by_role("textbox", name="Open claim by id")
+    box.fill(str(first))
+    box.press("Enter")
+    page.get_by_role("heading", name=f"Claim {first}").wait_for()
+    settled(page)
+    page.get_by_text("checked", exact=True).first.click()
+    page.get_by_role("button", name="Save and next").click()
+    page.wait_for_url(lambda u: parse_qs(urlsplit(u).query).get("claim") != [str(first)],
+                      wait_until="commit")  # fmt: skip
+    settled(page)
+    assert page.get_by_role("button", name="Save", exact=True).is_enabled()
+    assert sidebar(page).get_by_role("textbox", name="Your name").input_value() == "Ana Reviewer"
+    shot(page, "claim-after-save-and-next")
+    with Session(engine) as session:
+        event = session.exec(select(ReviewEvent)).one()
+    assert (event.actor, event.claim_id, event.to_value) == ("Ana Reviewer", first, "checked")
+
+
+def test_every_filter_change_is_applied_once(desk, page):
+    """Regression: every second change was lost (deficit, jobs: the box jumped back)."""
+    url, _ = desk
+    page.goto(url + "/")
+    settled(page)
+    everything = matching(page)
+    for word in ("deficit", "taxes", "schools", "jobs"):
+        search(page, word)
+        assert (
+            sidebar(page).get_by_role("textbox", name="Search claims and quotes").input_value()
+            == word
+        )
+        assert params(page)["search"] == [word]
+
+        def only(word=word):
+            texts = table_cells(page, "claim")
+            assert texts and all(word in text for text in texts), (word, texts[:3])
+            _assert_equal(matching(page), 20)  # each topic is a sixth of the claims
+
+        eventually(only)
+    assert everything == 120
+
+    choose(page, "Status", "unreviewed")
+    eventually(lambda: _assert_equal(params(page).get("statuses"), ["unreviewed"]))
+    choose(page, "Claim type", "statistic")
+    eventually(lambda: _assert_equal(params(page).get("claim_types"), ["statistic"]))
+    choose(page, "Sort", "newest first")
+    eventually(lambda: _assert_equal(params(page).get("sort"), ["newest first"]))
+
+    def newest_first():
+        ids = [int(i) for i in table_cells(page, "id")]
+        assert ids == sorted(ids, reverse=True), ids
+
+    eventually(newest_first)
+    assert params(page)["search"] == ["jobs"]  # the earlier changes hold
+    assert matching(page) > 0
+    shot(page, "queue-filtered")
+
+    page.reload()
+    settled(page)
+    box = sidebar(page).get_by_role("textbox", name="Search claims and quotes")
+    eventually(lambda: _assert_equal(box.input_value(), "jobs"))
+    assert params(page)["claim_types"] == ["statistic"] and params(page)["sort"] == ["newest first"]
+
+
+def test_export_follows_the_queue_filter(desk, page):
+    """Regression: the queue showed 11 claims, Export offered all of them."""
+    url, _ = desk
+    page.goto(url + "/")
+    search(page, "deficit")
+    shown = matching(page)
+    nav(page, "Export")
+    button = page.get_by_role("button", name=f"Download {shown} claims as CSV")
+    with page.expect_download() as download:
+        button.click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == shown
+    assert all("deficit" in row["text"] for row in rows)
+    assert {"status", "review_note", "reviewed_by", "reviewed_at", "rating", "assignee",
+            "dismissed"} <= set(rows[0])  # fmt: skip
+    shot(page, "export")
+
+
+def test_back_to_queue_returns_to_the_same_filter_page_and_row(desk, page):
+    """Regression: back from a claim, the queue forgot its filter and page; and a column
+    header click sorted only the 50 rows on screen."""
+    url, _ = desk
+    page.goto(url + "/?claim_types=statistic")
+    settled(page)
+    assert matching(page) == 80
+    first_page = table_cells(page, "id")
+    page.get_by_role("button", name="Page 2", exact=True).click()  # the second page
+    settled(page)
+    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
+    second_page = eventually(lambda: _changed(table_cells(page, "id"), first_page))
+    picked = second_page[3]
+    click_row(page, 3)
+    page.get_by_role("heading", name=f"Claim {picked}").wait_for()
+    page.get_by_role("button", name="← Back to queue").click()
+    page.get_by_role("heading", name="Review queue").wait_for()
+    settled(page)
+    assert params(page)["claim_types"] == ["statistic"]
+    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
+
+    def marked():
+        ids, marks = table_cells(page, "id"), table_cells(page, "")
+        _assert_equal([i for i, mark in zip(ids, marks, strict=True) if mark], [picked])
+
+    eventually(marked)
+
+    # A click on the id header sorts the whole queue (newest first), not this page.
+    click_header(page, "id")
+    eventually(lambda: _assert_equal(params(page).get("sort"), ["newest first"]))
+    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 1 of 2"))
+    eventually(lambda: _assert_equal(table_cells(page, "id")[0], "120"))  # newest of all
+    shot(page, "queue-sorted-by-header")
+
+
+def test_a_reviewer_disputes_a_claim_with_a_source(desk, page):
+    url, engine = desk
+    page.goto(url + "/claim?claim=1")
+    type_name(page, "Ana Reviewer")
+    page.get_by_text("disputed", exact=True).click()
+    note = page.get_by_role("textbox", name="Note").first
+    note.fill("BLS says 3.4% for May.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    wait_for(lambda: _claim(engine, 1).status == "disputed")
+    settled(page)
+    assert page.get_by_role("textbox", name="Note").first.input_value() == ""  # emptied
+    page.get_by_role("textbox", name="URL").fill("https://www.bls.gov/lau/")
+    page.get_by_role("textbox", name="Title").fill("BLS local unemployment")
+    page.get_by_role("button", name="Add source").click()
+    page.get_by_text("BLS local unemployment").first.wait_for()
+    settled(page)
+    history = grid_text(page.get_by_test_id("stDataFrame").last)
+    assert "status changed" in history and "source added" in history
+    assert "in_progress" not in page.get_by_test_id("stMain").inner_text()
+    shot(page, "claim-disputed")
+    claim = _claim(engine, 1)
+    assert (claim.reviewed_by, claim.review_note) == ("Ana Reviewer", "BLS says 3.4% for May.")
+
+
+def _claim(engine, claim_id: int) -> Claim:
+    with Session(engine) as session:
+        return session.get(Claim, claim_id)
+
+
+def _versions(engine) -> dict[int, int]:
+    with Session(engine) as session:
+        return {c.id: c.version for c in session.exec(select(Claim))}
+
+
+__all__ = ["set_status", "time"]

@@ -9,8 +9,9 @@ from sqlmodel import Session
 
 from tracker.ingest import add_article
 from tracker.models import ArticleCreate, Claim
+from tracker.people import set_role
 from tracker.queue import QueueFilter, next_claim, queue_page, status_counts
-from tracker.review import NotAllowed, edit_claim, set_role, set_status
+from tracker.review import NotAllowed, edit_claim, set_status
 
 
 def _seed(engine) -> list[int]:
@@ -90,6 +91,7 @@ def test_status_counts_and_the_next_claim(engine):
     flt = QueueFilter(statuses=("unreviewed",))
     assert status_counts(engine, flt) == {
         "unreviewed": 5, "in_progress": 0, "checked": 1, "disputed": 0, "inconclusive": 0,
+        "dismissed": 0,
     }  # fmt: skip
     order = [r.claim.id for r in queue_page(engine, flt)[0]]
     assert next_claim(engine, flt, order[0]) == order[1]

@@ -2,7 +2,9 @@
 
 The JSONL field names (`id`, `article_id`, `article_title`, `article_url`, `text`,
 `quote`, `start`, `end`, `claimant`, `claim_type`, `checkworthiness`, `status`,
-`sources`) are a public contract; fields may be added, never renamed.
+`sources`) are a public contract; fields may be added, never renamed. The review travels
+with each claim: `rating`, `review_note` (the last verdict's note), `reviewed_by`,
+`reviewed_at`, `assignee` and `dismissed` (not check-worthy).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ FIELDS = [
     "checkworthiness",
     "offline_score",
     "status",
+    "rating",
+    "review_note",
+    "reviewed_by",
+    "reviewed_at",
+    "assignee",
+    "dismissed",
     "sources",
     "model",
     "prompt_hash",
@@ -116,6 +124,12 @@ def iter_rows(engine: Engine, where: ExportFilter | None = None) -> Iterator[dic
                     "checkworthiness": claim.checkworthiness,
                     "offline_score": claim.offline_score,
                     "status": claim.status,
+                    "rating": claim.rating,
+                    "review_note": claim.review_note,
+                    "reviewed_by": claim.reviewed_by,
+                    "reviewed_at": _iso(claim.reviewed_at),
+                    "assignee": claim.assignee,
+                    "dismissed": bool(claim.dismissed),
                     "sources": sources.get(claim.id, []),
                     "model": claim.model,
                     "prompt_hash": claim.prompt_hash,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from tracker.db import session_scope
-from tracker.models import Claim, ClaimMatch, utcnow
+from tracker.models import Article, Claim, ClaimMatch, utcnow
 
 CANDIDATES = 30
 _STOP = frozenset(
@@ -382,10 +382,10 @@ def _join(session: Session, a: int, b: int) -> None:
 
 def decide(engine: Engine, match_id: int, accept: bool, *, actor: str) -> ClaimMatch:
     """A reviewer confirms (joining the clusters) or rejects a suggested match."""
-    from tracker.review import _actor
+    from tracker.people import authorize
 
-    actor = _actor(actor, engine)
     with session_scope(engine) as session:
+        actor = authorize(session, actor)
         match = session.get(ClaimMatch, match_id)
         if match is None:
             raise LookupError(f"no match with id {match_id}")
@@ -422,6 +422,37 @@ def matches_of(engine: Engine, claim_id: int) -> list[tuple[ClaimMatch, Claim]]:
         return [(m, others[m.other_id if m.claim_id == claim_id else m.claim_id]) for m in rows]
 
 
+@dataclass
+class Related:
+    """Another claim that says the same (a match, or a member of the same cluster), with
+    what the desk decided about it and where it was said."""
+
+    claim: Claim
+    article_title: str | None
+    outlet: str | None
+    match: ClaimMatch | None  # None: clustered through other claims
+
+
+def related(engine: Engine, claim_id: int) -> list[Related]:
+    """The claim's matches (best first), then the rest of its cluster."""
+    found = {other.id: match for match, other in matches_of(engine, claim_id)}
+    members = [c.id for c in cluster_of(engine, claim_id) if c.id != claim_id]
+    ids = list(found) + [i for i in members if i not in found]
+    if not ids:
+        return []
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Claim, Article.title, Article.outlet)
+            .join(Article, Article.id == Claim.article_id)
+            .where(Claim.id.in_(ids))
+        ).all()
+    by_id = {
+        claim.id: Related(claim, title, outlet, found.get(claim.id))
+        for claim, title, outlet in rows
+    }
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def cluster_of(engine: Engine, claim_id: int) -> list[Claim]:
     """The claims clustered with this one (itself included)."""
     with Session(engine) as session:
@@ -446,22 +477,14 @@ def set_cluster_status(
 ) -> int:
     """One verdict for the whole cluster, recorded in each claim's history, in one
     transaction: if any member changed since the reviewer saw it (`seen`: claim id ->
-    version), or joined the cluster unseen, nothing is saved (StaleEdit)."""
-    from tracker.review import apply_status
+    version), or joined the cluster unseen, nothing is saved (StaleEdit). Returns how
+    many claims changed."""
+    from tracker.review import cluster_seen, set_statuses
 
-    with session_scope(engine) as session:
-        members = list(
-            session.exec(
-                select(Claim).where(Claim.id.in_([m.id for m in cluster_of(engine, claim_id)]))
-            )
-        )
-        changed = 0
-        for member in members:
-            expected = seen.get(member.id, -1)  # a member the reviewer never saw: refused
-            if member.status != status or member.version != expected:
-                apply_status(
-                    session, engine, member.id, status, actor=actor, expected_version=expected,
-                    note=note or f"verdict for the cluster of claim {claim_id}",
-                )  # fmt: skip
-                changed += 1
-        return changed
+    members = cluster_seen(engine, claim_id, seen)
+    before = dict(seen)
+    updated = set_statuses(
+        engine, members, status, actor=actor, note=note,
+        why=f"verdict for the cluster of claim {claim_id}",
+    )  # fmt: skip
+    return sum(1 for claim in updated if claim.version != before.get(claim.id))

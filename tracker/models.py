@@ -157,6 +157,20 @@ class Claim(ClaimBase, table=True):
     created_at: datetime = Timestamp(default_factory=utcnow)
     updated_at: datetime = Timestamp(default_factory=utcnow)
     version: int = Field(default=1, description="Bumped by every change; stale edits are refused")
+    # The desk's work on the claim, kept on the row so the queue can filter by it at scale;
+    # the full story is in review_event.
+    assignee: str | None = Field(default=None, index=True, description="Who is to check it")
+    dismissed: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": sa.false()},
+        index=True,
+        description="Not check-worthy: kept and counted, out of the default queue",
+    )
+    reviewed_by: str | None = Field(default=None, index=True, description="Last verdict's author")
+    reviewed_at: datetime | None = Timestamp(default=None)
+    review_note: str | None = Field(
+        default=None, sa_type=sa.Text, description="The note of the last verdict"
+    )
 
 
 # --- Evidence and history -----------------------------------------------------------
@@ -190,6 +204,11 @@ class ReviewEvent(SQLModel, table=True):
     """Append-only: the database refuses updates to a row once written."""
 
     __tablename__ = "review_event"
+    # Reviews per day (Overview) and each person's last activity (People).
+    __table_args__ = (
+        sa.Index("ix_review_event_at", "at"),
+        sa.Index("ix_review_event_actor_at", "actor", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     claim_id: int = Field(
@@ -199,7 +218,9 @@ class ReviewEvent(SQLModel, table=True):
     )
     actor: str
     at: datetime = Timestamp(default_factory=utcnow)
-    action: str = Field(max_length=32, description="status, edit, note, source_added, ...")
+    action: str = Field(
+        max_length=32, description="status, edit, source_added, assigned, dismissed, ..."
+    )
     field: str | None = None
     from_value: str | None = Field(default=None, sa_type=sa.Text)
     to_value: str | None = Field(default=None, sa_type=sa.Text)
@@ -237,13 +258,21 @@ class ModelCall(SQLModel, table=True):
 
 
 class Reviewer(SQLModel, table=True):
-    """Someone who works in the dashboard, and what they may do there."""
+    """Someone who works on the desk, and what they may do. A row is made the first time a
+    person acts or is assigned a claim; `name` is how they first wrote it, and every later
+    spelling that folds to the same `name_key` ("ÉMILE", "émile") is the same person."""
 
-    __table_args__ = (sa.CheckConstraint(one_of("role", ROLES), name="reviewer_role"),)
+    __table_args__ = (
+        sa.CheckConstraint(f"role IS NULL OR {one_of('role', ROLES)}", name="reviewer_role"),
+        sa.UniqueConstraint("name_key", name="uq_reviewer_name_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
-    role: str = Field(default="reviewer", max_length=16)
+    name_key: str = Field(description="tracker.people.person_key(name)")
+    role: str | None = Field(
+        default=None, max_length=16, description="None: TRACKER_ADMINS, else the default role"
+    )
     added_at: datetime = Timestamp(default_factory=utcnow)
 
 

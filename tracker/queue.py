@@ -7,7 +7,7 @@ PostgreSQL's text search (an expression index over text and quote); see migratio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time
 from typing import Any
 
@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from tracker.models import CLAIM_STATUSES, Article, Claim
+from tracker import search as searching
+from tracker.models import CLAIM_STATUSES, Article, Claim, Reviewer
+from tracker.people import person_key
 
 # Each sort is a list of (column, descending?) ending in a unique column, so that "the
 # claim after this one" is well defined (see next_claim).
@@ -25,14 +27,27 @@ SORT_KEYS: dict[str, list[tuple[Any, bool]]] = {
     "updated": [(Claim.updated_at, True), (Claim.id, True)],
     "article": [(Claim.article_id, False), (Claim.quote_start, False), (Claim.id, False)],
 }
+SORT_WORDS = {
+    "checkworthiness": "most check-worthy first",
+    "newest": "newest first",
+    "updated": "recently changed first",
+    "article": "in article order",
+}
 SORTS = {
     name: tuple(column.desc() if descending else column for column, descending in keys)
     for name, keys in SORT_KEYS.items()
 }
 
 
+NOBODY = "(nobody)"  # the assignee filter's value for claims assigned to no one
+DISMISSED_CHOICES = ("hide", "only", "include")
+
+
 @dataclass
 class QueueFilter:
+    """Which claims the queue shows. The same filter drives the dashboard's queue, "Save
+    and next", Overview and Export, and `tracker claims` / `tracker export`."""
+
     statuses: tuple[str, ...] = ()
     claim_types: tuple[str, ...] = ()
     claimant: str | None = None
@@ -44,6 +59,9 @@ class QueueFilter:
     max_score: float = 1.0
     search: str | None = None
     one_per_cluster: bool = False  # show each cluster once, by its first claim
+    assignee: str | None = None  # a person, or NOBODY
+    reviewer: str | None = None  # who gave the last verdict
+    dismissed: str = "hide"  # dismissed claims: hide, only, include
 
     def to_params(self) -> dict[str, str]:
         """The filter as URL query parameters (only what differs from the default)."""
@@ -74,6 +92,9 @@ class QueueFilter:
                     values[f.name] = date.fromisoformat(raw)
                 elif f.name == "one_per_cluster":
                     values[f.name] = raw.lower() in ("1", "true", "yes")
+                elif f.name == "dismissed":
+                    if raw in DISMISSED_CHOICES:
+                        values[f.name] = raw
                 else:
                     values[f.name] = raw
             except ValueError:
@@ -85,10 +106,31 @@ def _order(sort: str) -> tuple:
     return SORTS.get(sort, SORTS["checkworthiness"])
 
 
-def _fts_query(text: str) -> str:
-    """User words as an FTS5 query of quoted prefix terms (no operator injection)."""
-    words = re.findall(r"\w+", text)
-    return " ".join(f'"{w}"*' for w in words)
+def _person(column: Any, name: str) -> Any:
+    """`column` names this person, however the filter spells them (Unicode case fold)."""
+    same = select(Reviewer.name).where(Reviewer.name_key == person_key(name))
+    return sa.or_(column == name, column.in_(same.scalar_subquery()))
+
+
+def _search(query: Any, text: str, dialect: str) -> Any:
+    parsed = searching.parse(text)
+    if parsed.empty:
+        return query
+    if dialect == "sqlite":
+        keep, leave_out = searching.fts5(parsed)
+        match = "SELECT rowid FROM claim_fts WHERE claim_fts MATCH :{}"
+        if keep:
+            query = query.where(sa.text(f"claim.id IN ({match.format('q')})").bindparams(q=keep))
+        if leave_out:
+            found = sa.text(f"claim.id NOT IN ({match.format('nq')})").bindparams(nq=leave_out)
+            query = query.where(found)
+        return query
+    # The same expression as the GIN index of migration 0003, so the index is used.
+    english = sa.literal_column("'english'::regconfig")
+    document = func.to_tsvector(
+        english, Claim.text.concat(sa.literal_column("' '")).concat(Claim.quote)
+    )
+    return query.where(document.op("@@")(func.websearch_to_tsquery(english, text)))
 
 
 def where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = True) -> Any:
@@ -114,18 +156,18 @@ def where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = Tru
         query = query.where(Claim.checkworthiness <= flt.max_score)
     if flt.one_per_cluster:
         query = query.where(sa.or_(Claim.cluster_id.is_(None), Claim.cluster_id == Claim.id))
+    if flt.assignee == NOBODY:
+        query = query.where(Claim.assignee.is_(None))
+    elif flt.assignee:
+        query = query.where(_person(Claim.assignee, flt.assignee))
+    if flt.reviewer:
+        query = query.where(_person(Claim.reviewed_by, flt.reviewer))
+    if flt.dismissed == "hide":
+        query = query.where(Claim.dismissed.is_(False))
+    elif flt.dismissed == "only":
+        query = query.where(Claim.dismissed.is_(True))
     if flt.search and re.search(r"\w", flt.search):
-        if dialect == "sqlite":
-            matches = sa.text("claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q)")
-            query = query.where(matches.bindparams(q=_fts_query(flt.search)))
-        else:
-            # The same expression as the GIN index of migration 0003, so the index is used.
-            document = func.to_tsvector(
-                sa.literal_column("'english'::regconfig"),
-                Claim.text.concat(sa.literal_column("' '")).concat(Claim.quote),
-            )
-            tsquery = func.plainto_tsquery(sa.literal_column("'english'::regconfig"), flt.search)
-            query = query.where(document.op("@@")(tsquery))
+        query = _search(query, flt.search, dialect)
     return query
 
 
@@ -140,15 +182,15 @@ class QueueRow:
     outlet: str | None
 
 
-def queue_page(
+def page_rows(
     engine: Engine,
     flt: QueueFilter,
     *,
     page: int = 0,
     page_size: int = 50,
     sort: str = "checkworthiness",
-) -> tuple[list[QueueRow], int]:
-    """One page of the queue, and how many claims match in all."""
+) -> list[QueueRow]:
+    """One page of the queue (`page` counts from 0), in the sort's order."""
     dialect = engine.dialect.name
     with Session(engine) as session:
         rows_query = select(Claim, Article.title, Article.outlet).join(
@@ -163,22 +205,78 @@ def queue_page(
             page_ids = page_ids.offset(first).limit(page_size)
             rows_query = rows_query.where(Claim.id.in_(page_ids)).order_by(*order)
         rows = session.exec(rows_query).all()
-        count_query = select(func.count()).select_from(Claim)
-        if _needs_article(flt):
-            count_query = count_query.join(Article, Article.id == Claim.article_id)
-        total = session.exec(where(count_query, flt, dialect)).one()
-    return [QueueRow(c, title, outlet) for c, title, outlet in rows], total
+    return [QueueRow(c, title, outlet) for c, title, outlet in rows]
+
+
+def queue_page(
+    engine: Engine,
+    flt: QueueFilter,
+    *,
+    page: int = 0,
+    page_size: int = 50,
+    sort: str = "checkworthiness",
+) -> tuple[list[QueueRow], int]:
+    """One page of the queue, and how many claims match in all."""
+    rows = page_rows(engine, flt, page=page, page_size=page_size, sort=sort)
+    return rows, count(engine, flt)
+
+
+def total(counts: dict[str, int], flt: QueueFilter) -> int:
+    """How many claims the filter selects, from its `status_counts` (no second query)."""
+    return sum(counts[status] for status in (flt.statuses or CLAIM_STATUSES) if status in counts)
 
 
 def status_counts(engine: Engine, flt: QueueFilter) -> dict[str, int]:
-    """Claims per status under the filter's other conditions."""
+    """Claims per status under the filter's other conditions, and how many of them were
+    dismissed ("dismissed", whatever the filter says about dismissed claims)."""
     with Session(engine) as session:
-        query = select(Claim.status, func.count()).select_from(Claim)
+        query = select(Claim.status, Claim.dismissed, func.count()).select_from(Claim)
         if _needs_article(flt):
             query = query.join(Article, Article.id == Claim.article_id)
-        query = where(query, flt, engine.dialect.name, with_status=False).group_by(Claim.status)
-        found = dict(session.exec(query).all())
-    return {status: found.get(status, 0) for status in CLAIM_STATUSES}
+        every = replace(flt, dismissed="include")
+        query = where(query, every, engine.dialect.name, with_status=False)
+        rows = session.exec(query.group_by(Claim.status, Claim.dismissed)).all()
+    counts = {status: 0 for status in CLAIM_STATUSES}
+    counts["dismissed"] = 0
+    for status, dismissed, n in rows:
+        if dismissed:
+            counts["dismissed"] += n
+        if flt.dismissed == "include" or bool(dismissed) == (flt.dismissed == "only"):
+            counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+def count(engine: Engine, flt: QueueFilter) -> int:
+    """How many claims the filter selects."""
+    with Session(engine) as session:
+        query = select(func.count()).select_from(Claim)
+        if _needs_article(flt):
+            query = query.join(Article, Article.id == Claim.article_id)
+        return session.exec(where(query, flt, engine.dialect.name)).one()
+
+
+def position(
+    engine: Engine, flt: QueueFilter, claim_id: int, sort: str = "checkworthiness"
+) -> int | None:
+    """Where `claim_id` stands in the queue (0: first), or None when the filter leaves it
+    out; "Back to queue" opens the page that holds it."""
+    keys = SORT_KEYS.get(sort, SORT_KEYS["checkworthiness"])
+    with Session(engine) as session:
+        queue = select(Claim.id).join(Article, Article.id == Claim.article_id)
+        queue = where(queue, flt, engine.dialect.name)
+        if session.exec(queue.where(Claim.id == claim_id)).first() is None:
+            return None
+        current = session.exec(select(*[c for c, _ in keys]).where(Claim.id == claim_id)).one()
+        before = []
+        for depth, (column, descending) in enumerate(keys):
+            ties = [key == value for (key, _), value in zip(keys[:depth], current, strict=False)]
+            ahead = column > current[depth] if descending else column < current[depth]
+            before.append(sa.and_(*ties, ahead))
+        counted = (
+            select(func.count()).select_from(Claim).join(Article, Article.id == Claim.article_id)
+        )
+        counted = where(counted, flt, engine.dialect.name).where(sa.or_(*before))
+        return session.exec(counted).one()
 
 
 def next_claim(

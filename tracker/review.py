@@ -1,12 +1,15 @@
-"""Review actions: what a fact-checker does to a claim, each recorded in its history.
+"""Review actions: what a fact-checker does to claims, each change recorded in history.
 
-Edits to the claim itself carry the version the reviewer saw; if someone saved the claim
-in between, the edit is refused with `StaleEdit` (holding the newer claim) instead of
-silently overwriting their work.
+Every action names the claims with the version the reviewer saw (`seen`: claim id ->
+version). If anyone changed one of them in between, nothing is saved and `StaleEdit`
+carries the newer state, instead of silently overwriting their work. Actions on several
+claims (triage from the queue, a verdict for a cluster) run in one transaction and write
+one history entry per claim they change. The dashboard and the CLI both call these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,104 +19,169 @@ from sqlmodel import Session, select
 from tracker.db import session_scope
 from tracker.models import (
     CLAIM_STATUSES,
+    Article,
     Claim,
-    Reviewer,
     ReviewEvent,
     Source,
     SourceCreate,
     utcnow,
 )
+from tracker.people import NotAllowed, authorize, enrol
+
+__all__ = [
+    "EVENT_WORDS",
+    "NotAllowed",
+    "StaleEdit",
+    "add_source",
+    "assign",
+    "delete_claim",
+    "dismiss",
+    "edit_claim",
+    "get_claim",
+    "history",
+    "remove_source",
+    "restore",
+    "set_status",
+    "set_statuses",
+    "sources",
+    "status_words",
+]
+
+# How statuses and history events read to people (the database keeps the short codes).
+EVENT_WORDS = {
+    "status": "status changed",
+    "edit": "edited",
+    "source_added": "source added",
+    "source_removed": "source removed",
+    "assigned": "assigned",
+    "unassigned": "unassigned",
+    "dismissed": "dismissed as not check-worthy",
+    "restored": "restored to the queue",
+}
+FINAL_STATUSES = ("checked", "disputed", "inconclusive")
+
+
+def status_words(status: str) -> str:
+    return status.replace("_", " ")
 
 
 class StaleEdit(Exception):
-    """The claim changed since the reviewer loaded it; `current` is the newer state."""
+    """Claims changed since the reviewer loaded them; `changed` holds their newer state
+    (`current`: the first, for actions on one claim)."""
 
-    def __init__(self, current: Claim) -> None:
+    def __init__(self, changed: list[Claim], missing: list[int] | None = None) -> None:
+        self.changed = changed
+        self.missing = missing or []
+        self.current = changed[0] if changed else None
+        parts = [
+            f"claim {c.id} (now version {c.version}, {status_words(c.status)}"
+            + (", dismissed" if c.dismissed else "")
+            + ")"
+            for c in changed
+        ]
+        parts += [f"claim {i} (deleted)" for i in self.missing]
         super().__init__(
-            f"claim {current.id} was changed by someone else (now version {current.version}, "
-            f"status {current.status!r}); reload it and apply your change again"
+            f"changed by someone else since you loaded it: {'; '.join(parts)}. "
+            "Nothing was saved: look at the newer state and apply your change again"
         )
-        self.current = current
 
 
-class NotAllowed(PermissionError):
-    """The person's role does not allow this action."""
-
-
-_RANK = {"viewer": 0, "reviewer": 1, "admin": 2}
-
-
-def role_of(engine: Engine, name: str) -> str:
-    """A person's role: as set by an admin, else admin when listed in TRACKER_ADMINS,
-    else TRACKER_DEFAULT_ROLE (reviewer unless configured otherwise)."""
-    from tracker.config import get_settings
-
-    key = name.strip().casefold()
+def get_claim(engine: Engine, claim_id: int) -> tuple[Claim, Article] | None:
+    """A claim with its article, or None."""
     with Session(engine) as session:
-        stored = session.exec(
-            select(Reviewer.role).where(sa.func.lower(Reviewer.name) == key)
-        ).first()
-    if stored:
-        return stored
-    settings = get_settings()
-    return "admin" if key in settings.admin_names else settings.default_role
-
-
-def capped(role: str, default: str) -> str:
-    """An unverified identity's role: at most the default role."""
-    return role if _RANK[role] <= _RANK[default] else default
-
-
-def _actor(actor: str, engine: Engine | None = None, needs: str = "reviewer") -> str:
-    actor = (actor or "").strip()
-    if not actor:
-        raise ValueError("every change records who made it: give a reviewer name")
-    if engine is not None and _RANK[role_of(engine, actor)] < _RANK[needs]:
-        raise NotAllowed(f"{actor} may not do this: it needs the {needs} role")
-    return actor
-
-
-def set_role(engine: Engine, name: str, role: str, *, actor: str) -> None:
-    """Give `name` a role (admins only)."""
-    actor = _actor(actor, engine, needs="admin")
-    if role not in _RANK:
-        raise ValueError(f"unknown role {role!r}; use viewer, reviewer or admin")
-    with session_scope(engine) as session:
         row = session.exec(
-            select(Reviewer).where(sa.func.lower(Reviewer.name) == name.strip().casefold())
+            select(Claim, Article)
+            .join(Article, Article.id == Claim.article_id)
+            .where(Claim.id == claim_id)
         ).first()
-        row = row or Reviewer(name=name.strip())
-        row.role = role
-        session.add(row)
+    return (row[0], row[1]) if row else None
 
 
-def delete_claim(engine: Engine, claim_id: int, *, actor: str) -> None:
-    """Remove a claim with its sources and history (admins only)."""
-    _actor(actor, engine, needs="admin")
+# --- One change, applied to many claims at once --------------------------------------
+
+
+def _lock(session: Session, ids: list[int]) -> list[Claim]:
+    """The claims, read so that no one can change them before this transaction ends."""
+    query = select(Claim).where(Claim.id.in_(ids)).order_by(Claim.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:  # SQLite: take the write lock now, so the versions read below stay true
+        session.exec(sa.text("UPDATE claim SET id = id WHERE 0"))
+    return list(session.exec(query.execution_options(populate_existing=True)).all())
+
+
+def _apply(
+    engine: Engine,
+    seen: dict[int, int],
+    actor: str,
+    change: Callable[[Claim, str], tuple[dict[str, Any], ReviewEvent] | None],
+    *,
+    needs: str = "reviewer",
+) -> list[Claim]:
+    """Apply `change` to every claim in `seen`, all or nothing. `change(claim, actor)`
+    returns the new values and the history entry for a claim, or None when it is already
+    so (no entry, no new version)."""
+    if not seen:
+        raise ValueError("choose at least one claim")
     with session_scope(engine) as session:
-        claim = session.get(Claim, claim_id)
-        if claim is None:
-            raise LookupError(f"no claim with id {claim_id}")
-        session.delete(claim)
+        name = authorize(session, actor, needs)
+        claims = _lock(session, sorted(seen))
+        found = {c.id for c in claims}
+        changed = [c for c in claims if c.version != seen[c.id]]
+        missing = [i for i in sorted(seen) if i not in found]
+        if changed or missing:
+            for claim in changed:
+                session.expunge(claim)  # readable after the rollback
+            raise StaleEdit(changed, missing)
+        now = utcnow()
+        for claim in claims:
+            result = change(claim, name)
+            if result is None:
+                continue
+            values, event = result
+            values.update(version=claim.version + 1, updated_at=now)
+            session.exec(sa.update(Claim).where(Claim.id == claim.id).values(**values))
+            event.claim_id, event.actor, event.at = claim.id, name, now
+            session.add(event)
+        session.flush()
+        session.expire_all()
+        updated = list(session.exec(select(Claim).where(Claim.id.in_(sorted(seen)))).all())
+        for claim in updated:
+            session.expunge(claim)
+        return updated
 
 
-def _update_claim(
-    session: Session, claim_id: int, expected_version: int, values: dict[str, Any]
-) -> Claim:
-    """Apply `values` only if the claim is still at `expected_version`."""
-    result = session.exec(
-        sa.update(Claim)
-        .where(Claim.id == claim_id, Claim.version == expected_version)
-        .values(**values, version=Claim.version + 1, updated_at=utcnow())
-    )
-    if result.rowcount != 1:
-        current = session.get(Claim, claim_id, populate_existing=True)
-        if current is None:
-            raise LookupError(f"no claim with id {claim_id}")
-        session.expunge(current)  # stays readable after the rollback
-        raise StaleEdit(current)
-    session.expire_all()
-    return session.get(Claim, claim_id)
+def set_statuses(
+    engine: Engine,
+    seen: dict[int, int],
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    why: str | None = None,
+) -> list[Claim]:
+    """Give the claims a status (a verdict when checked, disputed or inconclusive); the
+    claim keeps who gave it, when, and the note, for the queue's filters and exports. A
+    claim already at `status` changes only when a note is given; `why` is the history note
+    of the claims that change when the reviewer wrote none."""
+    if status not in CLAIM_STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
+    note = (note or "").strip() or None
+
+    def change(claim: Claim, name: str):
+        if claim.status == status and not note:
+            return None
+        event = ReviewEvent(
+            action="status",
+            field="status",
+            from_value=claim.status,
+            to_value=status,
+            note=note or why,
+        )
+        values = {"status": status, "reviewed_by": name, "reviewed_at": utcnow()}
+        return {**values, "review_note": note}, event
+
+    return _apply(engine, seen, actor, change)
 
 
 def set_status(
@@ -125,42 +193,74 @@ def set_status(
     expected_version: int,
     note: str | None = None,
 ) -> Claim:
-    with session_scope(engine) as session:
-        return apply_status(
-            session, engine, claim_id, status, actor=actor,
-            expected_version=expected_version, note=note,
-        )  # fmt: skip
+    """`set_statuses` for one claim."""
+    (claim,) = set_statuses(engine, {claim_id: expected_version}, status, actor=actor, note=note)
+    return claim
 
 
-def apply_status(
-    session: Session,
+def assign(
     engine: Engine,
-    claim_id: int,
-    status: str,
+    seen: dict[int, int],
+    assignee: str | None,
     *,
     actor: str,
-    expected_version: int,
     note: str | None = None,
-) -> Claim:
-    """`set_status` inside the caller's transaction (for verdicts on several claims)."""
-    if status not in CLAIM_STATUSES:
-        raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
-    actor = _actor(actor, engine)
-    before = session.get(Claim, claim_id, populate_existing=True)
-    old = before.status if before else None
-    claim = _update_claim(session, claim_id, expected_version, {"status": status})
-    session.add(
-        ReviewEvent(
-            claim_id=claim_id,
-            actor=actor,
-            action="status",
-            field="status",
-            from_value=old,
-            to_value=status,
-            note=note or None,
+) -> list[Claim]:
+    """Give the claims to a person to check (None: to nobody)."""
+    with session_scope(engine) as session:
+        person = enrol(session, assignee).name if assignee and assignee.strip() else None
+
+    def change(claim: Claim, _name: str):
+        if claim.assignee == person:
+            return None
+        action = "assigned" if person else "unassigned"
+        event = ReviewEvent(
+            action=action, field="assignee", from_value=claim.assignee, to_value=person, note=note
         )
-    )
-    return claim
+        return {"assignee": person}, event
+
+    return _apply(engine, seen, actor, change)
+
+
+def dismiss(
+    engine: Engine, seen: dict[int, int], *, actor: str, note: str | None = None
+) -> list[Claim]:
+    """Mark the claims not check-worthy: kept and counted, out of the default queue."""
+    return _set_dismissed(engine, seen, True, actor, note)
+
+
+def restore(
+    engine: Engine, seen: dict[int, int], *, actor: str, note: str | None = None
+) -> list[Claim]:
+    """Bring dismissed claims back to the queue."""
+    return _set_dismissed(engine, seen, False, actor, note)
+
+
+def _set_dismissed(engine, seen, dismissed: bool, actor: str, note: str | None) -> list[Claim]:
+    def change(claim: Claim, _name: str):
+        if claim.dismissed == dismissed:
+            return None
+        event = ReviewEvent(
+            action="dismissed" if dismissed else "restored",
+            field="dismissed",
+            from_value=str(claim.dismissed).lower(),
+            to_value=str(dismissed).lower(),
+            note=(note or "").strip() or None,
+        )
+        return {"dismissed": dismissed}, event
+
+    return _apply(engine, seen, actor, change)
+
+
+def cluster_seen(engine: Engine, claim_id: int, seen: dict[int, int]) -> dict[int, int]:
+    """`seen` for every claim in `claim_id`'s cluster now: a member the reviewer never saw
+    (it joined meanwhile) gets version -1, so an action on the cluster is refused."""
+    from tracker.matching import cluster_of
+
+    return {member.id: seen.get(member.id, -1) for member in cluster_of(engine, claim_id)}
+
+
+# --- Edits, evidence, deletion ---------------------------------------------------------
 
 
 def edit_claim(
@@ -181,32 +281,38 @@ def edit_claim(
         )
     if "text" in changes and not (changes["text"] or "").strip():
         raise ValueError("the claim text cannot be empty")
-    actor = _actor(actor, engine)
     with session_scope(engine) as session:
-        before = session.get(Claim, claim_id)
-        if before is None:
+        name = authorize(session, actor)
+        (claim,) = _lock(session, [claim_id]) or [None]
+        if claim is None:
             raise LookupError(f"no claim with id {claim_id}")
-        old = {field: getattr(before, field) for field in changes}
-        claim = _update_claim(session, claim_id, expected_version, changes)
+        if claim.version != expected_version:
+            session.expunge(claim)
+            raise StaleEdit([claim])
+        now = utcnow()
         for field, value in changes.items():
-            if old[field] != value:
+            if getattr(claim, field) != value:
                 session.add(
                     ReviewEvent(
-                        claim_id=claim_id,
-                        actor=actor,
-                        action="edit",
-                        field=field,
-                        from_value=old[field],
-                        to_value=value,
-                        note=note or None,
+                        claim_id=claim_id, actor=name, at=now, action="edit", field=field,
+                        from_value=getattr(claim, field), to_value=value, note=note or None,
                     )
-                )
+                )  # fmt: skip
+        session.exec(
+            sa.update(Claim)
+            .where(Claim.id == claim_id)
+            .values(**changes, version=claim.version + 1, updated_at=now)
+        )
+        session.flush()
+        session.expire_all()
+        claim = session.get(Claim, claim_id)
+        session.expunge(claim)
         return claim
 
 
 def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: str) -> Source:
-    actor = _actor(actor, engine)
     with session_scope(engine) as session:
+        name = authorize(session, actor)
         claim = session.get(Claim, claim_id)
         if claim is None:
             raise LookupError(f"no claim with id {claim_id}")
@@ -217,13 +323,13 @@ def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: st
             title=source.title,
             stance=source.stance,
             note=source.note,
-            added_by=actor,
+            added_by=name,
         )
         session.add(row)
         session.add(
             ReviewEvent(
                 claim_id=claim_id,
-                actor=actor,
+                actor=name,
                 action="source_added",
                 to_value=row.url,
                 note=source.note,
@@ -234,15 +340,15 @@ def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: st
 
 
 def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:
-    actor = _actor(actor, engine)
     with session_scope(engine) as session:
+        name = authorize(session, actor)
         source = session.get(Source, source_id)
         if source is None:
             raise LookupError(f"no source with id {source_id}")
         session.add(
             ReviewEvent(
                 claim_id=source.claim_id,
-                actor=actor,
+                actor=name,
                 action="source_removed",
                 from_value=source.url,
             )
@@ -258,6 +364,16 @@ def _touch(session: Session, claim: Claim) -> None:
     sync must pick it up), though not its version: a reviewer's open verdict stays valid."""
     claim.updated_at = utcnow()
     session.add(claim)
+
+
+def delete_claim(engine: Engine, claim_id: int, *, actor: str) -> None:
+    """Remove a claim with its sources and history (admins only)."""
+    with session_scope(engine) as session:
+        authorize(session, actor, needs="admin")
+        claim = session.get(Claim, claim_id)
+        if claim is None:
+            raise LookupError(f"no claim with id {claim_id}")
+        session.delete(claim)
 
 
 def sources(engine: Engine, claim_id: int) -> list[Source]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from tracker.models import Article, Claim, ClaimMatch, FactCheck, ModelCall
+from tracker.models import Article, Claim, ClaimMatch, FactCheck, ModelCall, ReviewEvent
+from tracker.queue import QueueFilter, where
 
 
 def _counts(session: Session, column: Any, *, join_article: bool = False, top: int | None = None):
@@ -45,6 +48,9 @@ def collect(engine: Engine, *, top: int = 10) -> dict[str, Any]:
             "extraction": {s: states.get(s, 0) for s in ("extracted", "pending", "failed")},
             "claims": session.exec(select(func.count()).select_from(Claim)).one(),
             "by_status": _counts(session, Claim.status),
+            "dismissed": session.exec(
+                select(func.count()).select_from(Claim).where(Claim.dismissed.is_(True))
+            ).one(),
             "by_claim_type": _counts(session, Claim.claim_type),
             "by_outlet": _counts(session, Article.outlet, join_article=True, top=top),
             "by_claimant": _counts(session, Claim.claimant, top=top),
@@ -59,3 +65,72 @@ def collect(engine: Engine, *, top: int = 10) -> dict[str, Any]:
                 {"article_id": i, "title": t, "source": s, "reason": e} for i, t, s, e in failures
             ],
         }
+
+
+# --- The dashboard's Overview, under the queue's filter ------------------------------------
+
+OPEN_STATUSES = ("unreviewed", "in_progress")
+
+
+def _filtered(query: Any, flt: QueueFilter, engine: Engine) -> Any:
+    return where(query.join(Article, Article.id == Claim.article_id), flt, engine.dialect.name)
+
+
+def breakdown(engine: Engine, flt: QueueFilter, column: Any, top: int = 15) -> list[tuple]:
+    """The filtered claims counted by `column` (outlet, claimant, ...), largest first."""
+    with Session(engine) as session:
+        query = _filtered(select(column, func.count()).select_from(Claim), flt, engine)
+        query = query.group_by(column).order_by(func.count().desc(), column).limit(top)
+        return [(key if key is not None else "(none)", n) for key, n in session.exec(query)]
+
+
+def reviews_per_day(engine: Engine, flt: QueueFilter) -> list[tuple[date, str, int]]:
+    """Status changes per day and the status given, from the history of the filtered
+    claims (every change counts: a claim checked twice is two reviews)."""
+    day = func.date(ReviewEvent.at)
+    with Session(engine) as session:
+        query = select(day, ReviewEvent.to_value, func.count()).select_from(ReviewEvent)
+        query = query.join(Claim, Claim.id == ReviewEvent.claim_id)
+        query = _filtered(query, replace(flt, statuses=()), engine)
+        query = query.where(ReviewEvent.action == "status").group_by(day, ReviewEvent.to_value)
+        return [(_day(d), status, n) for d, status, n in session.exec(query.order_by(day))]
+
+
+def backlog(engine: Engine, flt: QueueFilter) -> list[tuple[date, int]]:
+    """Claims waiting for a verdict (unreviewed or in progress, not dismissed) at the end
+    of each day, rebuilt from the history: +1 when a claim is found, -1 when it gets a
+    verdict or is dismissed, +1 when it is reopened or restored."""
+    flt = replace(flt, statuses=(), dismissed="include")
+    created_day = func.date(Claim.created_at)
+    event_day = func.date(ReviewEvent.at)
+    change: dict[date, int] = {}
+    with Session(engine) as session:
+        query = _filtered(select(created_day, func.count()).select_from(Claim), flt, engine)
+        for day, n in session.exec(query.group_by(created_day)):
+            change[_day(day)] = change.get(_day(day), 0) + n
+        query = select(
+            event_day, ReviewEvent.action, ReviewEvent.from_value, ReviewEvent.to_value,
+            Claim.status, func.count(),
+        ).select_from(ReviewEvent).join(Claim, Claim.id == ReviewEvent.claim_id)  # fmt: skip
+        query = _filtered(query, flt, engine).where(
+            ReviewEvent.action.in_(("status", "dismissed", "restored"))
+        )
+        query = query.group_by(
+            event_day, ReviewEvent.action, ReviewEvent.from_value, ReviewEvent.to_value,
+            Claim.status,
+        )  # fmt: skip
+        for day, action, old, new, now, n in session.exec(query):
+            if action == "status":
+                step = (new in OPEN_STATUSES) - (old in OPEN_STATUSES)
+            else:  # a dismissed claim leaves the backlog only if it was waiting
+                step = (1 if action == "restored" else -1) * (now in OPEN_STATUSES)
+            change[_day(day)] = change.get(_day(day), 0) + step * n
+    series, open_now = [], 0
+    for day in sorted(change):
+        open_now += change[day]
+        series.append((day, open_now))
+    return series
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

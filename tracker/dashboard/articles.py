@@ -1,0 +1,101 @@
+"""Articles: the latest imports with their claim counts and extraction errors; pick one to
+read it with its claims highlighted in place (click a highlight to open its claim)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from tracker import articles as library
+from tracker.dashboard.article_view import article_view
+from tracker.dashboard.common import (
+    STATUS_COLOURS,
+    engine,
+    int_param,
+    notice,
+    open_claim,
+    settings,
+    show_flash,
+    who,
+)
+from tracker.ingest import import_article
+from tracker.models import ArticleCreate
+from tracker.review import status_words
+
+
+def _on_pick() -> None:
+    rows = st.session_state["articles_table"]["selection"]["rows"]
+    ids = st.session_state.get("article_ids", [])
+    if rows and rows[0] < len(ids):
+        st.query_params["article"] = str(ids[rows[0]])
+
+
+def articles() -> None:
+    show_flash()
+    st.header("Articles")
+    db = engine()
+    wanted = int_param("article")
+    if wanted is not None:
+        _article(wanted)
+        st.divider()
+    rows = library.recent(db)
+    if not rows:
+        st.text("No articles yet. Import some on the Import page or with `tracker import`.")
+        return
+    st.session_state["article_ids"] = [r.id for r in rows]
+    st.caption("The latest 500 articles. Click one to read it with its claims.")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": r.id,
+                    "title": r.title or "",
+                    "outlet": r.outlet or "",
+                    "state": r.state,
+                    "claims": r.claims,
+                    "imported": f"{r.imported_at:%Y-%m-%d %H:%M}",
+                    "error": r.error or "",
+                }
+                for r in rows
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        on_select=_on_pick,
+        selection_mode="single-row",
+        key="articles_table",
+    )
+
+
+def _article(article_id: int) -> None:
+    found = library.get(engine(), article_id)
+    if found is None:
+        st.error(f"There is no article {article_id}.")
+        return
+    article, claims = found
+    st.subheader(f"Article {article.id}")
+    st.text(article.title or "(no title)")
+    st.text(
+        f"{article.outlet or ''} {article.url or ''}\n"
+        f"{article.extraction_state}, {len(claims)} claims"
+        + (
+            f", {article.claims_dropped} dropped (quote not found)"
+            if article.claims_dropped
+            else ""
+        )
+    )
+    if article.extraction_error:
+        notice("error", "Extraction failed:", article.extraction_error)
+    if who().is_admin and st.button("Re-extract"):
+        data = ArticleCreate(text=article.text, title=article.title)
+        with st.spinner("Extracting..."):
+            outcome = import_article(engine(), data, settings(), force=True)
+        st.text(f"{outcome.state}: {outcome.claims} claims {outcome.error or ''}")
+    legend = "   ".join(f"■ {status_words(s)}" for s in STATUS_COLOURS)
+    st.caption(
+        f"Highlights are the claims' quotes, coloured by status ({legend}); the "
+        "number after each is its claim id. Click one to open the claim."
+    )
+    picked = article_view(library.stretches(article.text, claims), key=f"article_{article.id}")
+    if picked is not None:
+        open_claim(picked)
