@@ -132,6 +132,14 @@ def _changed(found: list[str], before: list[str]) -> list[str]:
     return found
 
 
+def choose_in(page, label: str, option: str) -> None:
+    """Pick an option of a select box in the page (not the sidebar)."""
+    settled(page)
+    page.get_by_test_id("stMain").get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settled(page)
+
+
 def _assert_equal(found, wanted) -> None:
     assert found == wanted, f"{found!r} != {wanted!r}"
 
@@ -165,8 +173,11 @@ def grid_text(grid) -> str:
     return "\n".join(grid.locator("[data-testid^='glide-cell-']").all_inner_texts())
 
 
-def _point(column: str, row: int | None) -> dict[str, float]:
-    """Where a cell (row None: the header) of the queue's table is drawn."""
+def _point(column: str | None, row: int | None) -> dict[str, float]:
+    """Where a cell (row None: the header; column None: the row's tick box) of the
+    queue's table is drawn."""
+    if column is None:
+        return {"x": ROW_MARKER / 2, "y": HEADER + ROW * row + ROW / 2}
     names = list(COLUMN_WIDTHS)
     left = ROW_MARKER + sum(COLUMN_WIDTHS[name] for name in names[: names.index(column)])
     top = HEADER / 2 if row is None else HEADER + ROW * row + ROW / 2
@@ -184,10 +195,17 @@ _SCROLL_TO = """(el, y) => {
 
 def _click_grid(page, point: dict[str, float], grid: int = 0) -> None:
     """Click a point of a grid (a canvas) with the mouse, scrolled to the middle of the
-    window first so that no header covers it."""
+    window first so that no header covers it, once the page has stopped moving (charts
+    drawn above it can push it down)."""
     canvas = page.get_by_test_id("stDataFrame").nth(grid).locator("canvas").first
     canvas.evaluate(_SCROLL_TO, point["y"])
-    box = canvas.bounding_box()
+    box = None
+    for _ in range(50):
+        page.wait_for_timeout(100)
+        now = canvas.bounding_box()
+        if now == box:
+            break
+        box = now
     x, y = box["x"] + point["x"], box["y"] + point["y"]
     page.mouse.move(x - 5, y)  # a hand moves onto the row before it clicks;
     page.mouse.move(x, y, steps=3)  # the grid takes a click only where it saw the pointer
@@ -196,7 +214,7 @@ def _click_grid(page, point: dict[str, float], grid: int = 0) -> None:
     settled(page)
 
 
-def click_row(page, n: int, column: str = "claim") -> None:
+def click_row(page, n: int, column: str | None = "claim") -> None:
     """Click the n-th row of the queue's table, as a person does (on its claim text)."""
     _click_grid(page, _point(column, n))
 
@@ -214,8 +232,20 @@ def nav(page, title: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    """A picture of the whole page (Streamlit scrolls inside the app, so the window is
+    made as tall as the page for a moment)."""
     settled(page)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    page.wait_for_timeout(300)
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('*')]"
+        ".filter(e => e.scrollHeight > e.clientHeight + 5)"
+        ".map(e => e.scrollHeight), window.innerHeight)"
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(400)
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+    page.set_viewport_size(size)
 
 
 def location(page) -> str:
@@ -384,6 +414,192 @@ def test_a_reviewer_disputes_a_claim_with_a_source(desk, page):
     shot(page, "claim-disputed")
     claim = _claim(engine, 1)
     assert (claim.reviewed_by, claim.review_note) == ("Ana Reviewer", "BLS says 3.4% for May.")
+
+
+def test_triage_gives_several_claims_a_status_at_once_and_refuses_stale_rows(desk, page):
+    url, engine = desk
+    page.goto(url + "/?claim_types=event")
+    type_name(page, "Ana Reviewer")
+    page.get_by_text("Select several (triage)").click()
+    settled(page)
+    ids = [int(i) for i in table_cells(page, "id")]
+    for row in (0, 1, 2):
+        click_row(page, row, column=None)  # the row's tick box
+    eventually(lambda: _assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 1))
+    choose_in(page, "Status", "disputed")
+    page.get_by_role("textbox", name="Note (optional)").fill("Census says otherwise.")
+    page.get_by_role("button", name="Set status of 3").click()
+    wait_for(lambda: [_claim(engine, i).status for i in ids[:3]] == ["disputed"] * 3)
+    settled(page)
+    shot(page, "queue-triage")
+    with Session(engine) as session:
+        events = session.exec(select(ReviewEvent)).all()
+    assert sorted(e.claim_id for e in events) == sorted(ids[:3])  # one entry per claim
+    assert {(e.actor, e.to_value, e.note) for e in events} == {
+        ("Ana Reviewer", "disputed", "Census says otherwise.")
+    }
+
+    # Someone else changes a claim the reviewer has on screen: the whole action is refused.
+    for row in (3, 4):
+        click_row(page, row, column=None)
+    eventually(lambda: _assert_equal(page.get_by_text(re.compile(r"^2 selected")).count(), 1))
+    set_status(engine, ids[4], "checked", actor="Ben", expected_version=1)
+    page.get_by_role("button", name="Dismiss 2").click()
+    page.get_by_text("Not saved: someone else changed this first.").wait_for()
+    assert not _claim(engine, ids[3]).dismissed and not _claim(engine, ids[4]).dismissed
+    page.get_by_role("button", name="Dismiss 2").click()  # the page now shows the newer state
+    wait_for(lambda: _claim(engine, ids[3]).dismissed and _claim(engine, ids[4]).dismissed)
+    settled(page)
+    assert str(ids[3]) not in table_cells(page, "id")  # hidden from the default queue
+
+    page.get_by_role("button", name="Dismissed", exact=True).click()
+    settled(page)
+    eventually(
+        lambda: _assert_equal(sorted(table_cells(page, "id")), sorted([str(ids[3]), str(ids[4])]))
+    )
+    assert page.get_by_test_id("stMetric").filter(has_text="dismissed").inner_text().endswith("2")
+    click_row(page, 0, column=None)
+    page.get_by_role("button", name="Restore 1").click()
+    wait_for(lambda: not _claim(engine, ids[3]).dismissed or not _claim(engine, ids[4]).dismissed)
+
+
+def test_claims_are_assigned_and_found_under_assigned_to_me(desk, page):
+    url, engine = desk
+    page.goto(url + "/claim?claim=7")
+    type_name(page, "Émile Zola")
+    page.get_by_role("button", name="Assign", exact=True).click()  # to oneself by default
+    wait_for(lambda: _claim(engine, 7).assignee == "Émile Zola")
+    settled(page)
+    page.get_by_role("textbox", name="Assign to").fill("Bea Checker")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    wait_for(lambda: _claim(engine, 7).assignee == "Bea Checker")
+    page.goto(url + "/claim?claim=9")
+    type_name(page, "ÉMILE ZOLA")  # the same person, however they type it
+    page.get_by_role("button", name="Assign", exact=True).click()
+    wait_for(lambda: _claim(engine, 9).assignee == "Émile Zola")
+    history = grid_text(page.get_by_test_id("stDataFrame").last)
+    assert "assigned" in history and "Émile Zola" in history
+    page.get_by_role("button", name="← Back to queue").click()
+    page.get_by_role("heading", name="Review queue").wait_for()
+    page.get_by_role("button", name="Assigned to me").click()
+    settled(page)
+    eventually(lambda: _assert_equal(table_cells(page, "id"), ["9"]))
+    assert params(page)["assignee"] == ["Émile Zola"]
+    shot(page, "queue-assigned-to-me")
+
+
+def test_the_claim_page_shows_the_same_claim_elsewhere_and_prior_fact_checks(desk, page):
+    from tracker.claimreview import FactCheckCreate, import_factchecks
+    from tracker.models import ClaimMatch
+
+    url, engine = desk
+    set_status(engine, 2, "checked", actor="Bea", expected_version=1, note="Matches the census.")
+    with Session(engine) as session:
+        session.add(ClaimMatch(claim_id=1, other_id=2, score=0.81, state="suggested"))
+        session.commit()
+    import_factchecks(engine, [FactCheckCreate(
+        claim_reviewed="The deficit figure for district 0 rose to 0.0% in 2000.",
+        rating="Mostly false", organisation="PolitiFact",
+        url="https://www.politifact.com/factchecks/2000/deficit/",
+    )])  # fmt: skip
+    page.goto(url + "/claim?claim=1")
+    type_name(page, "Ana Reviewer")
+    main = page.get_by_test_id("stMain")
+    elsewhere = main.get_by_text(re.compile(r"^Claim 2 \[suggested")).inner_text()
+    assert "checked" in elsewhere and "Report 1 (Gazette)" in elsewhere
+    assert "Matches the census." in elsewhere
+    assert main.get_by_text(re.compile("PolitiFact: Mostly false")).is_visible()
+    link = main.get_by_role("link", name="Read the fact-check")
+    assert link.get_attribute("href") == "https://www.politifact.com/factchecks/2000/deficit/"
+    shot(page, "claim-elsewhere")
+    page.get_by_role("button", name="Open claim 2").click()
+    page.get_by_role("heading", name="Claim 2").wait_for()
+    settled(page)
+    assert sidebar(page).get_by_text("Role: reviewer").is_visible()
+
+
+def test_the_article_shows_its_claims_in_place_and_a_click_opens_one(tmp_path, browser):
+    """Hostile article text stays text; each highlight opens its claim in the same
+    session (the typed name is still there)."""
+    from tracker.ingest import add_article
+    from tracker.models import ArticleCreate
+
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    engine = get_engine(url)
+    text = (
+        "Officials said <script>window.pwned = 1</script> prices rose 9% in May. "
+        '<img src=x onerror="window.pwned = 2"> **bold** [link](javascript:alert(1))\n\n'
+        "The council said the bridge cost $40 million."
+    )
+    article, _ = add_article(engine, ArticleCreate(text=text, title="<b>Prices</b>"))
+    with Session(engine) as session:
+        for quote, status in (("prices rose 9% in May", "disputed"),
+                              ("the bridge cost $40 million", "unreviewed")):  # fmt: skip
+            start = text.index(quote)
+            session.add(Claim(article_id=article.id, text=quote.capitalize() + ".", quote=quote,
+                              quote_start=start, quote_end=start + len(quote), status=status,
+                              checkworthiness=0.8))  # fmt: skip
+        session.commit()
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    with dashboard(url, cwd=tmp_path) as address:
+        page.goto(address + f"/articles?article={article.id}")
+        type_name(page, "Ana Reviewer")
+        marks = page.locator("mark")
+        marks.first.wait_for()
+        assert marks.all_inner_texts() == ["prices rose 9% in May", "the bridge cost $40 million"]
+        body = page.locator("div.article").inner_text()
+        assert "<script>window.pwned = 1</script>" in body and "**bold**" in body
+        assert page.evaluate("window.pwned") is None
+        assert page.locator("img[src=x]").count() == 0
+        shot(page, "article-highlights")
+        marks.nth(1).click()
+        page.get_by_role("heading", name="Claim 2").wait_for()
+        settled(page)
+        assert sidebar(page).get_by_text("Role: reviewer").is_visible()
+    context.close()
+
+
+def test_overview_charts_the_filtered_claims_and_opens_a_top_claim(desk, page):
+    url, engine = desk
+    for claim_id in (1, 2, 3):
+        set_status(engine, claim_id, "checked", actor="Bea", expected_version=1)
+    page.goto(url + "/overview?search=deficit")
+    page.get_by_role("heading", name="Overview").wait_for()
+    settled(page)
+    assert page.get_by_text(re.compile("search=deficit")).is_visible()
+    charts = page.get_by_test_id("stVegaLiteChart")
+    eventually(lambda: _assert_equal(charts.count() >= 4, True))
+    shot(page, "overview")
+    last = page.get_by_test_id("stDataFrame").count() - 1
+    grid = page.get_by_test_id("stDataFrame").nth(last)
+    first = grid.locator("[data-testid='glide-cell-1-0']").inner_text()
+    _click_grid(page, {"x": 300, "y": HEADER + ROW / 2}, grid=last)
+    page.get_by_role("heading", name=f"Claim {first}").wait_for()
+
+
+@pytest.mark.parametrize(
+    "desk", [{"TRACKER_ADMINS": "root", "TRACKER_TRUST_TYPED_NAMES": "true"}], indirect=True
+)
+def test_admins_see_everyone_and_others_are_told_how_roles_are_given(desk, page):
+    url, engine = desk
+    set_status(engine, 1, "checked", actor="Bea Checker", expected_version=1)
+    page.goto(url + "/people")
+    type_name(page, "Ana Reviewer")
+    assert page.get_by_text("Managing roles needs the admin role.").is_visible()
+    assert page.get_by_text(re.compile("TRACKER_ADMINS")).is_visible()
+    type_name(page, "root")
+    people = grid_text(page.get_by_test_id("stDataFrame").first)
+    assert "Bea Checker" in people and "reviewer (default)" in people
+    page.get_by_role("textbox", name="Name", exact=True).fill("bea checker")
+    choose_in(page, "Role", "viewer")
+    page.get_by_role("button", name="Set role").click()
+    page.get_by_text("Role set: viewer.").wait_for()
+    shot(page, "people")
+    type_name(page, "BEA CHECKER")
+    assert sidebar(page).get_by_text("Role: viewer").is_visible()
 
 
 def _claim(engine, claim_id: int) -> Claim:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -125,10 +125,16 @@ def backlog(engine: Engine, flt: QueueFilter) -> list[tuple[date, int]]:
             else:  # a dismissed claim leaves the backlog only if it was waiting
                 step = (1 if action == "restored" else -1) * (now in OPEN_STATUSES)
             change[_day(day)] = change.get(_day(day), 0) + step * n
-    series, open_now = [], 0
-    for day in sorted(change):
+    if not change:
+        return []
+    days = sorted(change)
+    series, open_now = [(days[0] - timedelta(days=1), 0)], 0  # from an empty desk
+    for day in days:
         open_now += change[day]
         series.append((day, open_now))
+    today = datetime.now(UTC).date()
+    if days[-1] < today:  # nothing changed since: the backlog stands as it was
+        series.append((today, open_now))
     return series
 
 

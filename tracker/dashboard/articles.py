@@ -24,7 +24,8 @@ from tracker.review import status_words
 
 
 def _on_pick() -> None:
-    rows = st.session_state["articles_table"]["selection"]["rows"]
+    selection = st.session_state["articles_table"]["selection"]
+    rows = selection.get("rows") or [cell[0] for cell in selection.get("cells") or []]
     ids = st.session_state.get("article_ids", [])
     if rows and rows[0] < len(ids):
         st.query_params["article"] = str(ids[rows[0]])
@@ -62,7 +63,7 @@ def articles() -> None:
         hide_index=True,
         width="stretch",
         on_select=_on_pick,
-        selection_mode="single-row",
+        selection_mode=["single-row", "single-cell"],
         key="articles_table",
     )
 

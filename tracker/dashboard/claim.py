@@ -151,14 +151,40 @@ def claim() -> None:
             f"Last verdict: {status_words(current.status)}, by {current.reviewed_by} {when}"
             + (f"\nNote: {current.review_note}" if current.review_note else "")
         )
-    st.caption(
-        f"Found by {current.model or 'an unknown model'}, prompt "
-        f"{(current.prompt_hash or '')[:12]}, {current.created_at:%Y-%m-%d %H:%M} UTC"
-    )
+    found_by = current.model or "hand"
+    if current.prompt_hash:
+        found_by += f", prompt {current.prompt_hash[:12]}"
+    st.caption(f"Found by {found_by}, {current.created_at:%Y-%m-%d %H:%M} UTC")
 
-    st.subheader("In the article")
+    cluster = cluster_of(db, current.id)
+    cluster_key = f"seen_cluster_{current.id}"
+    seen_cluster = st.session_state.setdefault(cluster_key, {m.id: m.version for m in cluster})
+
+    # Reading on the left, acting on the right: the verdict form stays beside the context.
+    reading, acting = st.columns([3, 2], gap="large")
+    with reading:
+        _in_the_article(current, article)
+        _elsewhere(current, editable, me.name)
+        _prior_checks(current)
+        _history(current.id)
+    with acting:
+        _verdict(current, seen, seen_cluster, editable, me.name, upcoming, saved)
+        _assignment(current, seen, seen_cluster, editable, me.name, saved)
+        _sources(current, editable, me.name)
+        _correction(current, seen, editable, me.name, saved)
+        if (
+            me.is_admin
+            and st.button("Delete this claim")
+            and act(delete_claim, db, current.id, actor=me.name)
+        ):
+            flash(f"Claim {current.id} deleted.")
+            back_to_queue(None)
+
+
+def _in_the_article(current: Claim, article) -> None:
     from tracker.dashboard import page
 
+    st.subheader("In the article")
     st.text(f"{article.title or 'Untitled'} — {article.outlet or ''} {article.url or ''}")
     st.page_link(
         page("articles"),
@@ -171,25 +197,6 @@ def claim() -> None:
     st.code(current.quote, language=None, wrap_lines=True)
     if after.strip():
         st.text(after.strip())
-
-    cluster = cluster_of(db, current.id)
-    cluster_key = f"seen_cluster_{current.id}"
-    seen_cluster = st.session_state.setdefault(cluster_key, {m.id: m.version for m in cluster})
-
-    _elsewhere(current, editable, me.name)
-    _prior_checks(current)
-    _verdict(current, seen, seen_cluster, editable, me.name, upcoming, saved)
-    _assignment(current, seen, seen_cluster, editable, me.name, saved)
-    _sources(current, editable, me.name)
-    _correction(current, seen, editable, me.name, saved)
-    if (
-        me.is_admin
-        and st.button("Delete this claim")
-        and act(delete_claim, db, current.id, actor=me.name)
-    ):
-        flash(f"Claim {current.id} deleted.")
-        back_to_queue(None)
-    _history(current.id)
 
 
 def _elsewhere(current: Claim, editable: bool, name: str | None) -> None:
@@ -344,7 +351,7 @@ def _sources(current, editable, name) -> None:
     db = engine()
     st.subheader("Sources")
     for source in sources(db, current.id):
-        left, right = st.columns([5, 1])
+        left, right = st.columns([3, 1])
         left.text(
             f"[{source.stance}] {source.title or source.url}\n{source.url}\n{source.note or ''}"
         )

@@ -26,7 +26,8 @@ _STATUS_SCALE = alt.Scale(
 
 
 def _on_pick() -> None:
-    rows = st.session_state["overview_top"]["selection"]["rows"]
+    selection = st.session_state["overview_top"]["selection"]
+    rows = selection.get("rows") or [cell[0] for cell in selection.get("cells") or []]
     ids = st.session_state.get("overview_ids", [])
     if rows and rows[0] < len(ids):
         st.session_state["open_claim"] = ids[rows[0]]
@@ -58,11 +59,15 @@ def overview() -> None:
             frame["day"] = pd.to_datetime(frame["day"])
             chart = (
                 alt.Chart(frame)
-                .mark_area(line=True, opacity=0.3)
+                .mark_area(line=True, point=True, opacity=0.3, interpolate="step-after")
                 .encode(
-                    x=alt.X("day:T", title=None),
-                    y=alt.Y("waiting:Q", title="claims waiting"),
-                    tooltip=["day:T", "waiting:Q"],
+                    x=alt.X(
+                        "yearmonthdate(day):T",
+                        title=None,
+                        axis=alt.Axis(format="%b %d", tickCount="day"),
+                    ),
+                    y=alt.Y("waiting:Q", title="claims waiting", axis=alt.Axis(tickMinStep=1)),
+                    tooltip=[alt.Tooltip("yearmonthdate(day):T", title="day"), "waiting:Q"],
                 )
             )
             st.altair_chart(chart, width="stretch")
@@ -71,16 +76,16 @@ def overview() -> None:
     reviews = reviews_per_day(db, flt)
     if reviews:
         frame = pd.DataFrame(reviews, columns=["day", "status", "reviews"])
-        frame["day"] = pd.to_datetime(frame["day"])
+        frame["day"] = frame["day"].map(lambda d: d.isoformat())
         frame["status"] = frame["status"].map(status_words)
         chart = (
             alt.Chart(frame)
             .mark_bar()
             .encode(
-                x=alt.X("yearmonthdate(day):T", title=None),
-                y=alt.Y("sum(reviews):Q", title="status changes"),
+                x=alt.X("day:O", title=None),
+                y=alt.Y("sum(reviews):Q", title="status changes", axis=alt.Axis(tickMinStep=1)),
                 color=alt.Color("status:N", scale=_STATUS_SCALE, title="status given"),
-                tooltip=["yearmonthdate(day):T", "status:N", "sum(reviews):Q"],
+                tooltip=["day:O", "status:N", "sum(reviews):Q"],
             )
         )
         st.altair_chart(chart, width="stretch")
@@ -114,7 +119,7 @@ def overview() -> None:
         hide_index=True,
         width="stretch",
         on_select=_on_pick,
-        selection_mode="single-row",
+        selection_mode=["single-row", "single-cell"],
         key="overview_top",
     )
 
@@ -128,7 +133,7 @@ def _unreviewed(flt):
 def _bars(frame: pd.DataFrame, field: str, *, colour: bool = False) -> alt.Chart:
     """Horizontal bars, longest first."""
     encoding = {
-        "x": alt.X("claims:Q", title="claims"),
+        "x": alt.X("claims:Q", title="claims", axis=alt.Axis(tickMinStep=1, format="d")),
         "y": alt.Y(f"{field}:N", sort="-x", title=None),
         "tooltip": [f"{field}:N", "claims:Q"],
     }

@@ -210,7 +210,7 @@ def _triage_bar(chosen: list[int], seen: dict[int, int], actor: str | None) -> N
     """Act on the selected rows: one transaction, one history entry per claim, refused
     when any of them changed since this page showed it."""
     if not chosen:
-        st.caption("Select rows in the table to act on several claims at once.")
+        st.caption("Tick the boxes at the left of the rows to act on several claims at once.")
         return
     st.text(
         f"{len(chosen)} selected: "
