@@ -20,8 +20,35 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session, select
 
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, dashboard, seed_desk, wait_for
-from tracker.dashboard.queue import COLUMN_WIDTHS
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HEADER,
+    ROW,
+    assert_equal,
+    changed,
+    choose,
+    choose_in,
+    click_grid,
+    click_header,
+    click_row,
+    dashboard,
+    eventually,
+    grid_text,
+    matching,
+    nav,
+    params,
+    search,
+    seed_desk,
+    settled,
+    shot,
+    sidebar,
+    summary,
+    table_cells,
+    type_name,
+    wait_for,
+)
 from tracker.db import get_engine
 from tracker.models import Claim, ReviewEvent
 from tracker.review import set_status
@@ -65,196 +92,6 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
     context.close()
-
-
-# --- How a person uses the page -------------------------------------------------------------
-
-
-def settled(page) -> None:
-    """Wait until the app has finished its rerun."""
-    page.wait_for_timeout(150)
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=stApp]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=30_000,
-    )
-
-
-def eventually(check, timeout: float = 15.0):
-    """Retry an assertion until it holds (the page redraws a moment after a rerun)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def sidebar(page):
-    return page.get_by_test_id("stSidebar")
-
-
-def type_name(page, name: str) -> None:
-    box = sidebar(page).get_by_role("textbox", name="Your name")
-    box.fill(name)
-    box.press("Enter")
-    sidebar(page).get_by_text("Role: ").wait_for()
-    settled(page)
-
-
-def search(page, words: str) -> None:
-    box = sidebar(page).get_by_role("textbox", name="Search claims and quotes")
-    box.fill(words)
-    box.press("Enter")
-    settled(page)
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a sidebar select box or multiselect, as with the mouse."""
-    settled(page)
-    wanted = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # a rerun that lands right after the click closes the list again
-        sidebar(page).get_by_role("combobox", name=label).click()
-        try:
-            wanted.wait_for(timeout=3_000)
-            break
-        except Exception:
-            settled(page)
-    wanted.click()
-    page.keyboard.press("Escape")
-    settled(page)
-
-
-def _changed(found: list[str], before: list[str]) -> list[str]:
-    assert found and found != before, "the table has not been redrawn yet"
-    return found
-
-
-def choose_in(page, label: str, option: str) -> None:
-    """Pick an option of a select box in the page (not the sidebar)."""
-    settled(page)
-    page.get_by_test_id("stMain").get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    settled(page)
-
-
-def _assert_equal(found, wanted) -> None:
-    assert found == wanted, f"{found!r} != {wanted!r}"
-
-
-def summary(page) -> str:
-    """The queue's "N claims match · sort · page i of n" line."""
-    return page.get_by_text(re.compile(r"^\d+ claims match")).inner_text()
-
-
-def matching(page) -> int:
-    """The queue's "N claims match" count."""
-    text = page.get_by_text(re.compile(r"^\d+ claims match")).inner_text()
-    return int(text.split()[0])
-
-
-ROW_MARKER, HEADER, ROW = 32, 36, 35  # the grid's geometry, in pixels
-
-
-def table_cells(page, column: str, grid: int = 0) -> list[str]:
-    """A column of the queue's table, read from the grid's accessible cells (the grid
-    itself is a canvas)."""
-    index = 1 + list(COLUMN_WIDTHS).index(column)
-    table = page.get_by_test_id("stDataFrame").nth(grid)
-    table.locator("[data-testid=glide-cell-1-0]").wait_for(state="attached")
-    return table.locator(f"[data-testid^='glide-cell-{index}-']").all_inner_texts()
-
-
-def grid_text(grid) -> str:
-    """Everything a grid (a canvas) shows, from its accessible cells."""
-    grid.locator("[data-testid^='glide-cell-']").first.wait_for(state="attached")
-    return "\n".join(grid.locator("[data-testid^='glide-cell-']").all_inner_texts())
-
-
-def _point(column: str | None, row: int | None) -> dict[str, float]:
-    """Where a cell (row None: the header; column None: the row's tick box) of the
-    queue's table is drawn."""
-    if column is None:
-        return {"x": ROW_MARKER / 2, "y": HEADER + ROW * row + ROW / 2}
-    names = list(COLUMN_WIDTHS)
-    left = ROW_MARKER + sum(COLUMN_WIDTHS[name] for name in names[: names.index(column)])
-    top = HEADER / 2 if row is None else HEADER + ROW * row + ROW / 2
-    return {"x": left + min(COLUMN_WIDTHS[column] / 2, 40), "y": top}
-
-
-_SCROLL_TO = """(el, y) => {
-  let box = el.parentElement;
-  while (box && !(box.scrollHeight > box.clientHeight
-                  && /auto|scroll/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
-  const top = el.getBoundingClientRect().top + y - window.innerHeight / 2;
-  (box || document.scrollingElement).scrollBy(0, top);
-}"""
-
-
-def _click_grid(page, point: dict[str, float], grid: int = 0) -> None:
-    """Click a point of a grid (a canvas) with the mouse, scrolled to the middle of the
-    window first so that no header covers it, once the page has stopped moving (charts
-    drawn above it can push it down)."""
-    canvas = page.get_by_test_id("stDataFrame").nth(grid).locator("canvas").first
-    canvas.evaluate(_SCROLL_TO, point["y"])
-    box = None
-    for _ in range(50):
-        page.wait_for_timeout(100)
-        now = canvas.bounding_box()
-        if now == box:
-            break
-        box = now
-    x, y = box["x"] + point["x"], box["y"] + point["y"]
-    page.mouse.move(x - 5, y)  # a hand moves onto the row before it clicks;
-    page.mouse.move(x, y, steps=3)  # the grid takes a click only where it saw the pointer
-    page.wait_for_timeout(100)
-    page.mouse.click(x, y)
-    settled(page)
-
-
-def click_row(page, n: int, column: str | None = "claim") -> None:
-    """Click the n-th row of the queue's table, as a person does (on its claim text)."""
-    _click_grid(page, _point(column, n))
-
-
-def click_header(page, column: str) -> None:
-    _click_grid(page, _point(column, None))
-
-
-def nav(page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-    page.get_by_role(
-        "heading", name=title if title != "Review queue" else "Review queue"
-    ).wait_for()
-    settled(page)
-
-
-def shot(page, name: str) -> None:
-    """A picture of the whole page (Streamlit scrolls inside the app, so the window is
-    made as tall as the page for a moment)."""
-    settled(page)
-    page.wait_for_timeout(300)
-    size = page.viewport_size
-    height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('*')]"
-        ".filter(e => e.scrollHeight > e.clientHeight + 5)"
-        ".map(e => e.scrollHeight), window.innerHeight)"
-    )
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(400)
-    page.screenshot(path=ARTIFACTS / f"{name}.png")
-    page.set_viewport_size(size)
-
-
-def location(page) -> str:
-    """The address bar now (page.url can lag behind Streamlit's history.replaceState)."""
-    return page.evaluate("location.href")
-
-
-def params(page) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(location(page)).query)
 
 
 # --- Regressions --------------------------------------------------------------------------
@@ -311,17 +148,17 @@ def test_every_filter_change_is_applied_once(desk, page):
         def only(word=word):
             texts = table_cells(page, "claim")
             assert texts and all(word in text for text in texts), (word, texts[:3])
-            _assert_equal(matching(page), 20)  # each topic is a sixth of the claims
+            assert_equal(matching(page), 20)  # each topic is a sixth of the claims
 
         eventually(only)
     assert everything == 120
 
     choose(page, "Status", "unreviewed")
-    eventually(lambda: _assert_equal(params(page).get("statuses"), ["unreviewed"]))
+    eventually(lambda: assert_equal(params(page).get("statuses"), ["unreviewed"]))
     choose(page, "Claim type", "statistic")
-    eventually(lambda: _assert_equal(params(page).get("claim_types"), ["statistic"]))
+    eventually(lambda: assert_equal(params(page).get("claim_types"), ["statistic"]))
     choose(page, "Sort", "newest first")
-    eventually(lambda: _assert_equal(params(page).get("sort"), ["newest first"]))
+    eventually(lambda: assert_equal(params(page).get("sort"), ["newest first"]))
 
     def newest_first():
         ids = [int(i) for i in table_cells(page, "id")]
@@ -335,7 +172,7 @@ def test_every_filter_change_is_applied_once(desk, page):
     page.reload()
     settled(page)
     box = sidebar(page).get_by_role("textbox", name="Search claims and quotes")
-    eventually(lambda: _assert_equal(box.input_value(), "jobs"))
+    eventually(lambda: assert_equal(box.input_value(), "jobs"))
     assert params(page)["claim_types"] == ["statistic"] and params(page)["sort"] == ["newest first"]
 
 
@@ -367,8 +204,8 @@ def test_back_to_queue_returns_to_the_same_filter_page_and_row(desk, page):
     first_page = table_cells(page, "id")
     page.get_by_role("button", name="Page 2", exact=True).click()  # the second page
     settled(page)
-    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
-    second_page = eventually(lambda: _changed(table_cells(page, "id"), first_page))
+    eventually(lambda: assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
+    second_page = eventually(lambda: changed(table_cells(page, "id"), first_page))
     picked = second_page[3]
     click_row(page, 3)
     page.get_by_role("heading", name=f"Claim {picked}").wait_for()
@@ -376,19 +213,19 @@ def test_back_to_queue_returns_to_the_same_filter_page_and_row(desk, page):
     page.get_by_role("heading", name="Review queue").wait_for()
     settled(page)
     assert params(page)["claim_types"] == ["statistic"]
-    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
+    eventually(lambda: assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
 
     def marked():
         ids, marks = table_cells(page, "id"), table_cells(page, "")
-        _assert_equal([i for i, mark in zip(ids, marks, strict=True) if mark], [picked])
+        assert_equal([i for i, mark in zip(ids, marks, strict=True) if mark], [picked])
 
     eventually(marked)
 
     # A click on the id header sorts the whole queue (newest first), not this page.
     click_header(page, "id")
-    eventually(lambda: _assert_equal(params(page).get("sort"), ["newest first"]))
-    eventually(lambda: _assert_equal(summary(page).split(" · ")[2], "page 1 of 2"))
-    eventually(lambda: _assert_equal(table_cells(page, "id")[0], "120"))  # newest of all
+    eventually(lambda: assert_equal(params(page).get("sort"), ["newest first"]))
+    eventually(lambda: assert_equal(summary(page).split(" · ")[2], "page 1 of 2"))
+    eventually(lambda: assert_equal(table_cells(page, "id")[0], "120"))  # newest of all
     shot(page, "queue-sorted-by-header")
 
 
@@ -425,7 +262,7 @@ def test_triage_gives_several_claims_a_status_at_once_and_refuses_stale_rows(des
     ids = [int(i) for i in table_cells(page, "id")]
     for row in (0, 1, 2):
         click_row(page, row, column=None)  # the row's tick box
-    eventually(lambda: _assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 1))
+    eventually(lambda: assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 1))
     choose_in(page, "Status", "disputed")
     page.get_by_role("textbox", name="Note (optional)").fill("Census says otherwise.")
     page.get_by_role("button", name="Set status of 3").click()
@@ -442,7 +279,7 @@ def test_triage_gives_several_claims_a_status_at_once_and_refuses_stale_rows(des
     # Someone else changes a claim the reviewer has on screen: the whole action is refused.
     for row in (3, 4):
         click_row(page, row, column=None)
-    eventually(lambda: _assert_equal(page.get_by_text(re.compile(r"^2 selected")).count(), 1))
+    eventually(lambda: assert_equal(page.get_by_text(re.compile(r"^2 selected")).count(), 1))
     set_status(engine, ids[4], "checked", actor="Ben", expected_version=1)
     page.get_by_role("button", name="Dismiss 2").click()
     page.get_by_text("Not saved: someone else changed this first.").wait_for()
@@ -455,7 +292,7 @@ def test_triage_gives_several_claims_a_status_at_once_and_refuses_stale_rows(des
     page.get_by_role("button", name="Dismissed", exact=True).click()
     settled(page)
     eventually(
-        lambda: _assert_equal(sorted(table_cells(page, "id")), sorted([str(ids[3]), str(ids[4])]))
+        lambda: assert_equal(sorted(table_cells(page, "id")), sorted([str(ids[3]), str(ids[4])]))
     )
     assert page.get_by_test_id("stMetric").filter(has_text="dismissed").inner_text().endswith("2")
     click_row(page, 0, column=None)
@@ -483,7 +320,7 @@ def test_claims_are_assigned_and_found_under_assigned_to_me(desk, page):
     page.get_by_role("heading", name="Review queue").wait_for()
     page.get_by_role("button", name="Assigned to me").click()
     settled(page)
-    eventually(lambda: _assert_equal(table_cells(page, "id"), ["9"]))
+    eventually(lambda: assert_equal(table_cells(page, "id"), ["9"]))
     assert params(page)["assignee"] == ["Émile Zola"]
     shot(page, "queue-assigned-to-me")
 
@@ -571,12 +408,12 @@ def test_overview_charts_the_filtered_claims_and_opens_a_top_claim(desk, page):
     settled(page)
     assert page.get_by_text(re.compile("search=deficit")).is_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
-    eventually(lambda: _assert_equal(charts.count() >= 4, True))
+    eventually(lambda: assert_equal(charts.count() >= 4, True))
     shot(page, "overview")
     last = page.get_by_test_id("stDataFrame").count() - 1
     grid = page.get_by_test_id("stDataFrame").nth(last)
     first = grid.locator("[data-testid='glide-cell-1-0']").inner_text()
-    _click_grid(page, {"x": 300, "y": HEADER + ROW / 2}, grid=last)
+    click_grid(page, {"x": 300, "y": HEADER + ROW / 2}, grid=last)
     page.get_by_role("heading", name=f"Claim {first}").wait_for()
 
 
