@@ -217,3 +217,77 @@ def test_title_and_url_are_refused_for_inputs_that_hold_many_articles(run, tmp_p
     assert result.exit_code == 2 and "one article" in _said(result)
     (tmp_path / "many.json").write_text(f"[{lines.replace(chr(10), ',', 1).strip()}]")
     assert run("import", str(tmp_path / "many.json"), "--url", "https://x.example").exit_code == 2
+
+
+# --- The review desk from the command line ----------------------------------------------
+
+
+@pytest.fixture
+def desk_db(monkeypatch, tmp_path):
+    from tests.browser import seed_desk
+
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    monkeypatch.setenv("TRACKER_DATABASE_URL", url)
+    from tracker.config import get_settings
+
+    get_settings.cache_clear()
+    engine = get_engine(url)
+    return engine, seed_desk(engine, per_article=10, articles=2)
+
+
+def test_claims_lists_the_queue_with_its_filters_as_text_or_json(run, desk_db):
+    result = run("claims", "--search", "deficit OR jobs", "--type", "statistic", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all(r["claim_type"] == "statistic" for r in rows)
+    assert all("deficit" in r["text"] or "jobs" in r["text"] for r in rows)
+    assert [r["checkworthiness"] for r in rows] == sorted(
+        (r["checkworthiness"] for r in rows), reverse=True
+    )
+    assert f"{len(rows)} claims match" in result.stderr
+    assert {"id", "version", "status", "assignee", "dismissed", "reviewed_by"} <= set(rows[0])
+    text = run("claims", "--limit", "3", "--sort", "newest")
+    assert [line.split()[0] for line in text.stdout.splitlines()] == ["20", "19", "18"]
+    bad = run("claims", "--status", "done")
+    assert bad.exit_code == 2 and "is not a status" in bad.stderr
+
+
+def test_review_acts_through_the_library_and_refuses_stale_versions(run, desk_db):
+    engine, _ = desk_db
+    result = run(
+        "review", "1", "2", "--as", "Ana", "--status", "disputed", "--note", "Census says no.",
+        "--assign", "Bea", "--source", "https://www.census.gov/x", "--stance", "refutes",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "claim 1: disputed, assigned to Bea (version 3)",
+        "claim 2: disputed, assigned to Bea (version 3)",
+    ]
+    with Session(engine) as session:
+        from tracker.models import ReviewEvent, Source
+
+        events = session.exec(select(ReviewEvent).where(ReviewEvent.claim_id == 1)).all()
+        assert [e.action for e in events] == ["status", "assigned", "source_added"]
+        assert session.exec(select(Source)).all()[0].stance == "refutes"
+    stale = run("review", "1@2", "--as", "Ana", "--dismiss")
+    assert stale.exit_code == 1 and "changed by someone else" in stale.stderr
+    fresh = run("review", "1@3", "--as", "Ana", "--dismiss")
+    assert fresh.exit_code == 0 and "dismissed" in fresh.stdout
+    listed = run("claims", "--dismissed", "only", "--json")
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [1]
+    assert run("review", "999", "--as", "Ana", "--dismiss").exit_code == 1
+    assert run("review", "1", "--status", "checked").exit_code == 2  # who?
+    nobody = run("review", "1", "--as", "Ana")
+    assert nobody.exit_code == 2 and "nothing to do" in nobody.stderr
+
+
+def test_a_viewer_cannot_review_from_the_command_line_either(run, desk_db, monkeypatch):
+    from tracker.config import get_settings
+    from tracker.people import set_role
+
+    engine, _ = desk_db
+    monkeypatch.setenv("TRACKER_ADMINS", "root")
+    get_settings.cache_clear()
+    set_role(engine, "Vic", "viewer", actor="root")
+    result = run("review", "1", "--as", "VIC", "--status", "checked")
+    assert result.exit_code == 1 and "needs the reviewer role" in result.stderr

@@ -496,6 +496,210 @@ def _extract_function(settings: Settings, extractor: str):
     return extract, 0.5
 
 
+# --- The review desk from the command line --------------------------------------------
+
+
+def _queue_filter(
+    status, claim_type, claimant, outlet, article, since, until, min_score, max_score,
+    search, one_per_cluster, assignee, reviewer, dismissed,
+):  # fmt: skip
+    from tracker.models import CLAIM_TYPES
+    from tracker.queue import DISMISSED_CHOICES, QueueFilter
+
+    for value in status or []:
+        if value not in CLAIM_STATUSES:
+            raise typer.BadParameter(
+                f"{value!r} is not a status; use {', '.join(CLAIM_STATUSES)}", param_hint="--status"
+            )
+    for value in claim_type or []:
+        if value not in CLAIM_TYPES:
+            raise typer.BadParameter(
+                f"{value!r} is not a claim type; use {', '.join(CLAIM_TYPES)}", param_hint="--type"
+            )
+    if dismissed not in DISMISSED_CHOICES:
+        raise typer.BadParameter(f"use {', '.join(DISMISSED_CHOICES)}", param_hint="--dismissed")
+    return QueueFilter(
+        statuses=tuple(status or ()), claim_types=tuple(claim_type or ()), claimant=claimant,
+        outlet=outlet, article_id=article, since=since.date() if since else None,
+        until=until.date() if until else None, min_score=min_score, max_score=max_score,
+        search=search, one_per_cluster=one_per_cluster, assignee=assignee, reviewer=reviewer,
+        dismissed=dismissed,
+    )  # fmt: skip
+
+
+@app.command()
+def claims(
+    status: Annotated[list[str] | None, typer.Option(help="Only this status (repeat).")] = None,
+    claim_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this claim type (repeat).")
+    ] = None,
+    claimant: Annotated[str | None, typer.Option(help="Only this claimant.")] = None,
+    outlet: Annotated[str | None, typer.Option(help="Only this outlet.")] = None,
+    article: Annotated[int | None, typer.Option(help="Only this article's claims.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Published on or after.")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Published on or before.")] = None,
+    min_score: Annotated[float, typer.Option(min=0, max=1, help="Check-worthiness from.")] = 0.0,
+    max_score: Annotated[float, typer.Option(min=0, max=1, help="Check-worthiness to.")] = 1.0,
+    search: Annotated[
+        str | None, typer.Option(help='Words, "a phrase", a OR b, -word, numbers like 3.1%.')
+    ] = None,
+    one_per_cluster: Annotated[bool, typer.Option(help="Each cluster once.")] = False,
+    assignee: Annotated[
+        str | None, typer.Option(help="Assigned to this person, or '(nobody)'.")
+    ] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Last verdict by this person.")] = None,
+    dismissed: Annotated[str, typer.Option(help="Dismissed claims: hide, only, include.")] = "hide",
+    sort: Annotated[
+        str, typer.Option(help="checkworthiness, newest, updated or article.")
+    ] = "checkworthiness",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Claims per page.")] = 50,
+    page: Annotated[int, typer.Option(min=1, help="Which page.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The review queue, as the dashboard shows it: the same filters, sorts and pages.
+    With --json, each claim carries its `version`, for `tracker review ID@VERSION`."""
+    from tracker.queue import SORT_WORDS, page_rows, status_counts, total
+
+    if sort not in SORT_WORDS:
+        raise typer.BadParameter(f"use {', '.join(SORT_WORDS)}", param_hint="--sort")
+    flt = _queue_filter(
+        status, claim_type, claimant, outlet, article, since, until, min_score, max_score,
+        search, one_per_cluster, assignee, reviewer, dismissed,
+    )  # fmt: skip
+    engine = _open_database(get_settings().database_url)
+    matching = total(status_counts(engine, flt), flt)
+    rows = page_rows(engine, flt, page=page - 1, page_size=limit, sort=sort)
+    first = (page - 1) * limit
+    _err(f"{matching} claims match; {first + 1 if rows else 0}-{first + len(rows)} shown")
+    for row in rows:
+        c = row.claim
+        if as_json:
+            typer.echo(json.dumps({
+                "id": c.id, "version": c.version, "article_id": c.article_id,
+                "article_title": row.article_title, "outlet": row.outlet, "text": c.text,
+                "quote": c.quote, "claimant": c.claimant, "claim_type": c.claim_type,
+                "checkworthiness": c.checkworthiness, "status": c.status, "rating": c.rating,
+                "assignee": c.assignee, "dismissed": bool(c.dismissed),
+                "reviewed_by": c.reviewed_by,
+                "reviewed_at": c.reviewed_at.isoformat() if c.reviewed_at else None,
+                "review_note": c.review_note,
+            }, ensure_ascii=False))  # fmt: skip
+        else:
+            flags = " dismissed" if c.dismissed else ""
+            who = f" → {c.assignee}" if c.assignee else ""
+            typer.echo(
+                f"{c.id:>7}  {c.checkworthiness:.2f}  {c.status:<12}{flags}{who}  "
+                f"{_printable(c.text)}"
+            )
+
+
+def _printable(text: str) -> str:
+    """One line of untrusted text, without control characters that would drive the
+    terminal."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+@app.command()
+def review(
+    claim_ids: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="ID...",
+            help="Claim ids; ID@VERSION refuses the change if the claim has changed since "
+            "that version (as `tracker claims --json` printed it).",
+        ),
+    ],
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--as", envvar="TRACKER_REVIEWER", help="Who acts (default $TRACKER_REVIEWER)."
+        ),
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="Give this status.")] = None,
+    note: Annotated[str | None, typer.Option(help="Why: kept with the change.")] = None,
+    assign_to: Annotated[
+        str | None, typer.Option("--assign", help="Assign to this person.")
+    ] = None,
+    unassign: Annotated[bool, typer.Option(help="Assign to nobody.")] = False,
+    dismiss: Annotated[bool, typer.Option(help="Not check-worthy: out of the queue.")] = False,
+    restore: Annotated[bool, typer.Option(help="Bring dismissed claims back.")] = False,
+    source: Annotated[str | None, typer.Option(help="Add this source URL to each claim.")] = None,
+    source_title: Annotated[str | None, typer.Option(help="The source's title.")] = None,
+    stance: Annotated[str, typer.Option(help="supports, refutes or context.")] = "context",
+) -> None:
+    """Act on claims as the dashboard does, through the same library and checks: status,
+    assignment, dismissal, sources. Each kind of change is one transaction over all the
+    claims, refused as a whole if any of them changed meanwhile."""
+    from pydantic import ValidationError
+
+    from tracker import review as desk
+    from tracker.models import STANCES, SourceCreate
+
+    if not (actor or "").strip():
+        raise typer.BadParameter("say who acts: --as NAME or TRACKER_REVIEWER", param_hint="--as")
+    if status is not None and status not in CLAIM_STATUSES:
+        raise typer.BadParameter(f"use {', '.join(CLAIM_STATUSES)}", param_hint="--status")
+    if (dismiss and restore) or (assign_to and unassign):
+        raise typer.BadParameter("contradictory options")
+    if stance not in STANCES:
+        raise typer.BadParameter(f"use {', '.join(STANCES)}", param_hint="--stance")
+    if not any((status, assign_to, unassign, dismiss, restore, source)):
+        raise typer.BadParameter("nothing to do: give --status, --assign, --dismiss, ...")
+    seen: dict[int, int | None] = {}
+    for raw in claim_ids:
+        number, _, version = raw.partition("@")
+        if not number.isdigit() or (version and not version.isdigit()):
+            raise typer.BadParameter(f"{raw!r}: use ID or ID@VERSION", param_hint="ID")
+        seen[int(number)] = int(version) if version else None
+    try:
+        new_source = SourceCreate(url=source, title=source_title, stance=stance) if source else None
+    except ValidationError:
+        raise typer.BadParameter(
+            "not a web address (http:// or https://)", param_hint="--source"
+        ) from None
+    engine = _open_database(get_settings().database_url)
+
+    def versions() -> dict[int, int]:
+        found = {c.id: c.version for c in _claims_by_id(engine, list(seen))}
+        if missing := [i for i in seen if i not in found]:
+            _err(f"No claim with id {', '.join(map(str, missing))}; nothing changed.")
+            raise typer.Exit(1)
+        return {i: seen[i] if seen[i] is not None else v for i, v in found.items()}
+
+    versions()  # every claim exists, or nothing is done
+    # One transaction per kind of change; each builds on the versions the last one made.
+    steps = []
+    if status:
+        steps.append(lambda v: desk.set_statuses(engine, v, status, actor=actor, note=note))
+    if assign_to or unassign:
+        steps.append(lambda v: desk.assign(engine, v, assign_to, actor=actor, note=note))
+    if dismiss:
+        steps.append(lambda v: desk.dismiss(engine, v, actor=actor, note=note))
+    if restore:
+        steps.append(lambda v: desk.restore(engine, v, actor=actor, note=note))
+    try:
+        for step in steps:
+            seen.update({c.id: c.version for c in step(versions())})
+        if new_source is not None:
+            for claim_id in seen:
+                desk.add_source(engine, claim_id, new_source, actor=actor)
+    except desk.StaleEdit as stale:
+        _err(f"Not saved: {stale}")
+        raise typer.Exit(1) from None
+    except (desk.NotAllowed, LookupError, ValueError) as refused:
+        _err(f"Not done: {refused}")
+        raise typer.Exit(1) from None
+    for claim in _claims_by_id(engine, list(seen)):
+        flags = ", dismissed" if claim.dismissed else ""
+        who = f", assigned to {claim.assignee}" if claim.assignee else ""
+        typer.echo(f"claim {claim.id}: {claim.status}{who}{flags} (version {claim.version})")
+
+
+def _claims_by_id(engine: Engine, ids: list[int]) -> list[Claim]:
+    with Session(engine) as session:
+        return list(session.exec(select(Claim).where(Claim.id.in_(ids)).order_by(Claim.id)))
+
+
 @app.command()
 def info() -> None:
     """Show the configuration in use (never secrets) and what the database holds."""
