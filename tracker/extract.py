@@ -8,6 +8,7 @@ the server refuses, the whole article fails with the reason.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
 
@@ -238,29 +239,54 @@ def _same_claim(a: ExtractedClaim, b: ExtractedClaim) -> bool:
 
 def merge_claims(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
     """One claim per distinct assertion: the same claim found twice (overlapping chunks,
-    or listed twice) is kept once, with the higher score and any claimant either had."""
-    merged: list[ExtractedClaim] = []
-    for claim in claims:
-        for i, other in enumerate(merged):
-            if _same_claim(claim, other):
-                best, rest = sorted((other, claim), key=lambda c: -c.checkworthiness)
-                if best.claimant is None and rest.claimant is not None:
-                    best = best.model_copy(update={"claimant": rest.claimant})
-                merged[i] = best
-                break
+    or listed twice) is kept once, with the higher score and any claimant either had.
+
+    A claim is compared only with the kept claims that have its exact words (a hash
+    lookup) or whose quotes overlap its own (a sweep in text order), not with every
+    other claim: the offline extractor turns each sentence of a 10 MB file into a claim.
+    """
+    kept: list[ExtractedClaim] = []
+    by_words: dict[frozenset[str], int] = {}
+    ending: list[tuple[int, int]] = []  # (quote end, index in kept): quotes still open
+    open_now: set[int] = set()
+    for claim in sorted(claims, key=lambda c: (c.quote_start, c.quote_end)):
+        while ending and ending[0][0] <= claim.quote_start:
+            _, i = heapq.heappop(ending)
+            if kept[i].quote_end <= claim.quote_start:
+                open_now.discard(i)
+        words = frozenset(_words(claim.text))
+        same = by_words.get(words)
+        if same is None:
+            same = next((i for i in sorted(open_now) if _same_claim(claim, kept[i])), None)
+        if same is None:
+            kept.append(claim)
+            same = len(kept) - 1
         else:
-            merged.append(claim)
-    return unify_claimants(merged)
+            best, rest = sorted((kept[same], claim), key=lambda c: -c.checkworthiness)
+            if best.claimant is None and rest.claimant is not None:
+                best = best.model_copy(update={"claimant": rest.claimant})
+            kept[same] = best
+        by_words.setdefault(words, same)
+        open_now.add(same)
+        heapq.heappush(ending, (kept[same].quote_end, same))
+    return unify_claimants(kept)
 
 
 def unify_claimants(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
     """Within one article, "Lavrov" and "Sergey Lavrov" are one claimant: use the fuller
     name when exactly one fuller name contains all of the shorter one's words."""
     names = {c.claimant for c in claims if c.claimant}
-    words = {name: _words(name) for name in names}
+    words = {name: frozenset(_words(name)) for name in names}
+    having: dict[str, set[str]] = {}  # word -> the names that contain it
+    for name, its in words.items():
+        for word in its:
+            having.setdefault(word, set()).add(name)
     canonical: dict[str, str] = {}
     for name in names:
-        fuller = [n for n in names if n != name and words[name] < words[n]]
+        if not words[name]:
+            continue
+        rarest = min(words[name], key=lambda w: len(having[w]))
+        fuller = [n for n in having[rarest] if n != name and words[name] < words[n]]
         if len(fuller) == 1:
             canonical[name] = fuller[0]
         elif len(fuller) > 1:
