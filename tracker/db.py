@@ -35,7 +35,8 @@ def create_db_engine(url: str) -> Engine:
     """An engine for `url`, creating the SQLite file's folder when needed."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        uri = parsed.query.get("uri") == "true"  # file:...?mode=ro: opened as it is named
+        if parsed.database and parsed.database != ":memory:" and not uri:
             path = Path(parsed.database).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
             url = parsed.set(database=str(path)).render_as_string(hide_password=False)
