@@ -61,6 +61,7 @@ class ItemReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     warnings: list[str] = field(default_factory=list)
+    drop_reasons: list[str] = field(default_factory=list)  # why each dropped claim was
 
 
 @dataclass
@@ -105,6 +106,11 @@ class BatchReport:
             "failures": [
                 {"source": f.source, "article_id": f.article_id, "reason": f.error}
                 for f in self.failures
+            ],
+            "dropped_claims": [
+                {"source": item.source, "reason": reason}
+                for item in self.items
+                for reason in item.drop_reasons
             ],
             "warnings": [
                 {"source": item.source, "warning": warning}
@@ -196,6 +202,7 @@ async def run_batch(
             outcome.prompt_tokens,
             outcome.completion_tokens,
             warnings=job.warnings,
+            drop_reasons=outcome.drop_reasons,
         )
 
     def failed(job: Job, exc: BaseException) -> ItemReport:

@@ -53,6 +53,7 @@ class ImportOutcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -291,6 +292,7 @@ def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
                 "extracted",
                 claims=stored,
                 dropped=result.dropped,
+                drop_reasons=[scrub(reason, secrets) for reason in result.drop_reasons],
                 new_article=job.article_id is None,
                 calls=len(result.calls),
                 **_tokens(result.calls),
