@@ -103,28 +103,41 @@ def _numbers(text: str) -> set[float]:
     return found
 
 
+# Titles are common nouns when a claim names a role ("The President", for a speech's "I").
+_TITLES = frozenset(
+    """president vice prime minister secretary senator governor mayor ambassador chancellor
+    king queen general chief director chairman chairwoman spokesman spokeswoman speaker
+    justice judge commissioner officer mr mrs ms dr sir""".split()  # noqa: SIM905
+)
+
+
 def _names(claim: str, context: str = "") -> list[str]:
-    """Capitalised words and abbreviations of the claim. The first word (capitalised
-    whatever it is) only when the context writes it capitalised inside a sentence."""
-    tokens = re.findall(r"[A-Z][\w'’.-]*", claim)
-    first = re.match(r"\W*([\w'’.-]+)", claim)
+    """The names of the claim: runs of capitalised words ("United States", "Lavrov"), less
+    role titles. The first word (capitalised whatever it is) only when the context writes it
+    capitalised inside a sentence."""
     names = []
-    for token in tokens:
+    first = re.match(r"\W*([\w'’.-]+)", claim)
+    for run in re.finditer(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*", claim):
+        words = [re.sub(r"['’]\w{1,2}$", "", w).rstrip(".-") for w in run[0].split()]
         if (
             first
-            and token == first.group(1)
-            and claim.find(token) == first.start(1)
-            and not re.search(rf"[a-z,;]\s+{re.escape(token)}", context)
+            and run.start() == first.start(1)
+            and not re.search(rf"[a-z,;]\s+{re.escape(first.group(1))}", context)
         ):
+            words = words[1:]
+        words = [w for w in words if w and w.lower() not in _STOP | _NUMBER_WORDS.keys()]
+        phrase = " ".join(words).lower()
+        if any(phrase in group for group in _SAME_NAMES):
+            names.append(" ".join(words))
             continue
-        word = re.sub(r"['’]s$", "", token).rstrip(".-")
-        if word and word.lower() not in _STOP and word.lower() not in _NUMBER_WORDS:
-            names.append(word)
+        names += [w for w in words if w.lower() not in _TITLES]
     return names
 
 
 def _name_found(name: str, context_lower: str, context_words: set[str]) -> bool:
     lowered = name.lower().rstrip(".")
+    if " " in lowered and not any(lowered in group for group in _SAME_NAMES):
+        return lowered in context_lower
     for group in _SAME_NAMES:
         if lowered in group:
             return any(
