@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tracker.sanitize import strip_bidi
+
 if TYPE_CHECKING:
     from tracker.extract import ExtractionResult
 
@@ -220,6 +222,7 @@ def _clean_name(name: str) -> str | None:
 def claimant_of(sentence: str, previous: str | None = None) -> str | None:
     """Who makes the claim, from attribution: "according to X", "X said", "said X";
     "he said" takes the claimant of the sentence before. None: the article asserts it."""
+    sentence = strip_bidi(sentence)  # an override inside a name would hide the name
     for pattern in (_NAME_SAYS, _SAYS_NAME, _ACCORDING):
         match = pattern.search(sentence)
         if match and (name := _clean_name(match.group(1))):
