@@ -10,7 +10,9 @@
    model is asked for, by fixed rules, from the factual sentences of each part it is sent
    (the offline model's P(factual) at its threshold): the sentence as it stands; the
    sentence made standalone (a leading "And"/"But"/"So" dropped, "I"/"we" named as the
-   President/the United States); with the time frame the title gives ("In 1996, ...").
+   President/the United States); with the time frame the title gives ("In 1996, ...");
+   its first clause only; reworded (two dozen common words replaced by others: "raised" for
+   "increased", "%" for "percent", "U.S. citizens" for "Americans").
    Re-asks are answered with no claim, so every claim the check refuses counts as dropped.
    A negative control pairs each quote with a claim from another speech: those should drop.
 """
@@ -37,20 +39,22 @@ NEGATIVE_CASSETTES = {"test_claims_their_quotes_do_not_support_are_reasked_then_
 
 def recorded_sample() -> tuple[int, list[str]]:
     """(claims checked, reasons of those dropped) for the recorded sample's claims."""
+    from tests.fakellm import article_text
     from tracker.grounding import ArticleIndex
     from tracker.support import paragraphs_around, unsupported
 
     text = SAMPLE.read_text(encoding="utf-8")
     article = ArticleIndex(text)
     title = "Lavrov warns NATO peacekeepers in Ukraine would mean direct clash"
-    pairs: dict[tuple[str, str], None] = {}
+    pairs: dict[tuple[str, str], str] = {}  # (claim, quote) -> the text the model was sent
     for path in sorted((ROOT / "tests" / "cassettes").rglob("*.yaml")):
         if path.name in NEGATIVE_CASSETTES:
             continue
         for interaction in yaml.safe_load(path.read_text())["interactions"]:
             request = json.loads(interaction["request"]["body"])
-            if text.strip()[:200] not in json.dumps(request, ensure_ascii=False):
-                continue
+            part = article_text(request)
+            if not part.strip() or part.strip() not in text:
+                continue  # another article (the CLI tests' own texts)
             try:
                 body = json.loads(interaction["response"]["body"]["string"])
                 content = json.loads(body["choices"][0]["message"]["content"])
@@ -58,15 +62,15 @@ def recorded_sample() -> tuple[int, list[str]]:
                 continue
             for claim in content.get("claims", []) if isinstance(content, dict) else []:
                 if isinstance(claim, dict) and isinstance(claim.get("quote"), str):
-                    pairs[(claim["claim"], claim["quote"])] = None
+                    pairs.setdefault((claim["claim"], claim["quote"]), part)
     checked, dropped = 0, []
-    for claim, quote in pairs:
+    for (claim, quote), part in pairs.items():
         span = article.locate(quote)
         if span is None:
             continue  # an ungrounded quote (the grounding tests): never reaches the check
         checked += 1
         near = paragraphs_around(text, *span)
-        if why := unsupported(claim, text[span[0] : span[1]], near, f"{title}\n{text}"):
+        if why := unsupported(claim, text[span[0] : span[1]], near, f"{title}\n{part}"):
             dropped.append(f"{claim} -> {why}")
     return checked, dropped
 
@@ -85,9 +89,27 @@ _PRONOUNS = [
 ]
 
 
+# A model's rewording: other words for common ones (the check matches words, not meanings).
+_SYNONYMS = {
+    "increase": "raise", "increased": "raised", "created": "added", "create": "add",
+    "cut": "reduce", "help": "assist", "children": "kids", "nearly": "almost",
+    "more than": "over", "percent": "%", "billion": "bn", "million": "m", "Americans":
+    "U.S. citizens", "country": "nation", "government": "administration", "jobs":
+    "positions", "people": "citizens", "years": "yrs", "first": "1st", "new": "fresh",
+    "since": "from", "lowest": "smallest", "highest": "largest", "passed": "approved",
+}  # fmt: skip
+_SYNONYM = re.compile(r"\b(" + "|".join(map(re.escape, _SYNONYMS)) + r")\b")
+
+
 def rewrite(sentence: str, style: str, year: str) -> str:
     if style == "verbatim":
         return sentence
+    if style == "reworded":
+        return _SYNONYM.sub(lambda m: _SYNONYMS[m[0]], rewrite(sentence, "standalone", year))
+    if style == "shortened":  # the first clause only, made standalone
+        out = rewrite(sentence, "standalone", year)
+        clause = re.split(r",\s|;\s|\s(?:because|after|while|which|and then)\s", out)[0]
+        return clause.rstrip(".") + "." if len(clause.split()) >= 5 else out
     if style == "standalone":
         out = _OPENERS.sub("", sentence)
         out = out[:1].upper() + out[1:]
@@ -172,7 +194,7 @@ def main() -> None:
     decoy_text = (sorted(CORPUS.glob("*.txt"))[-1]).read_text(encoding="utf-8")
     decoys = [s for s in re.split(r"(?<=[.!?])\s+", decoy_text) if len(s.split()) >= 8]
     print(f"State of the Union, {len(speeches)} speeches, through the loopback server:")
-    for style in ("verbatim", "standalone", "time frame", "invented"):
+    for style in ("verbatim", "standalone", "time frame", "shortened", "reworded", "invented"):
         counts = asyncio.run(through_server(style, speeches, decoys))
         total = counts["kept"] + counts["dropped"]
         share = counts["dropped"] / total if total else 0.0

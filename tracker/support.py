@@ -117,7 +117,7 @@ def _names(claim: str, context: str = "") -> list[str]:
     capitalised inside a sentence."""
     names = []
     first = re.match(r"\W*([\w'’.-]+)", claim)
-    for run in re.finditer(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*", claim):
+    for run in re.finditer(r"(?<![\w'’.-])[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*", claim):
         words = [re.sub(r"['’]\w{1,2}$", "", w).rstrip(".-") for w in run[0].split()]
         if (
             first
