@@ -98,7 +98,7 @@ _SYNONYMS = {
     "positions", "people": "citizens", "years": "yrs", "first": "1st", "new": "fresh",
     "since": "from", "lowest": "smallest", "highest": "largest", "passed": "approved",
 }  # fmt: skip
-_SYNONYM = re.compile(r"\b(" + "|".join(map(re.escape, _SYNONYMS)) + r")\b")
+_SYNONYM = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _SYNONYMS)) + r")(?![\w-])")
 
 
 def rewrite(sentence: str, style: str, year: str) -> str:

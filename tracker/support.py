@@ -123,6 +123,7 @@ def _names(claim: str, context: str = "") -> list[str]:
             first
             and run.start() == first.start(1)
             and not re.search(rf"[a-z,;]\s+{re.escape(first.group(1))}", context)
+            and not any(first.group(1).lower().rstrip(".") in group for group in _SAME_NAMES)
         ):
             words = words[1:]
         words = [w for w in words if w and w.lower() not in _STOP | _NUMBER_WORDS.keys()]
