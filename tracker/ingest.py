@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from tracker import lease
 from tracker.config import Settings
 from tracker.db import StorageError, session_scope, storage_problem
 from tracker.extract import ExtractionFailed, ExtractionResult, extract_claims
@@ -205,8 +206,6 @@ def claim(
     outcome when there is nothing to do (another import is extracting it, or it was
     extracted, or failed and is not to be retried, as it stands now in the database).
     A new article is stored here, pending, so that other imports see it."""
-    from tracker import lease
-
     with session_scope(engine) as session:
         if job.article_id is None:
             assert job.data is not None
@@ -347,8 +346,6 @@ async def run_job(
     retry_failed: bool = False,
 ) -> ImportOutcome:
     """Both phases for one article, with its lease; the database steps run in a thread."""
-    from tracker import lease
-
     owner = lease.new_owner()
     claimed = await asyncio.to_thread(
         claim, engine, job, owner, settings, force=force, retry_failed=retry_failed
@@ -408,8 +405,6 @@ def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets
     so that the next import, once the setup is fixed, extracts it without being asked.
     An article extracted meanwhile (by another import, or before a --force that failed)
     stays extracted: its claims are there."""
-    from tracker import lease
-
     with session_scope(engine) as session:
         article = _stored_article(session, job)
         session.flush()
@@ -429,8 +424,6 @@ def _record_success(
     engine: Engine, job: Job, result: ExtractionResult, settings: Settings
 ) -> tuple[int, int]:
     """Write the claims; on re-extraction, claims a reviewer has touched are kept."""
-    from tracker import lease
-
     secrets = settings.secrets()
     with session_scope(engine) as session:
         article = _stored_article(session, job)
