@@ -25,7 +25,7 @@ from tracker.models import Article, ArticleCreate, Claim, ModelCall, utcnow
 
 def test_two_imports_at_once_ask_the_model_once_per_article(tmp_path, db_url):
     folder = _articles(tmp_path / "in", 30)
-    with FakeLLM(respond=first_sentence_claim, latency=0.1) as fake:
+    with FakeLLM(respond=first_sentence_claim, latency=0.3) as fake:  # the runs overlap
         command, env = _import_process(folder, db_url, fake.base_url)
         runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
                                  cwd=tmp_path) for _ in range(2)]  # fmt: skip
