@@ -453,3 +453,23 @@ def test_ctrl_c_reports_the_articles_stored_in_the_run(tmp_path):
     assert process.returncode == 130, stderr
     stored = _states(settings).get("extracted", 0)
     assert f"Interrupted: {stored} article(s) extracted and stored in this run" in stderr
+
+
+def test_an_error_extracting_one_article_fails_only_that_article(cli, tmp_path, monkeypatch):
+    from tracker import offline
+
+    real = offline.extract_offline
+
+    def extract(text, **kwargs):  # a bug the odd text of one article trips over
+        if "BOOM" in text:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(text, **kwargs)
+
+    monkeypatch.setattr("tracker.ingest.extract_offline", extract)
+    folder = _articles(tmp_path / "in", 3)
+    (folder / "story-001.txt").write_text("BOOM: officials said 9 bridges are unsafe today.")
+    settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", extractor="offline")
+    result = cli(settings, "import", str(folder))
+    assert result.exit_code == 1
+    assert "story-001.txt: extraction failed: RecursionError" in result.stderr
+    assert "3 article(s): 2 extracted, 1 failed" in result.stderr

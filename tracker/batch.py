@@ -26,6 +26,7 @@ from tracker import lease
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
 from tracker.db import StorageError, check_writable, storage_problem
+from tracker.extract import ExtractionFailed
 from tracker.ingest import (
     Extracted,
     ImportOutcome,
@@ -256,9 +257,16 @@ async def run_batch(
                 continue
             assert claimed.article_id is not None
             leased.add(claimed.article_id)
-            extracted = await extract_job(
-                claimed, settings, client, force=force, retry_failed=retry_failed or force
-            )
+            try:
+                extracted = await extract_job(
+                    claimed, settings, client, force=force, retry_failed=retry_failed or force
+                )
+            except Exception as exc:  # a bug on odd text: this article's failure, not the run's
+                extracted = Extracted(
+                    claimed,
+                    settings,
+                    failure=ExtractionFailed(f"extraction failed: {exc!r}"[:300], []),
+                )
             if isinstance(extracted, ImportOutcome):  # (claim checked this already)
                 done(outcome_report(claimed, extracted))
                 continue
