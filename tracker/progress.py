@@ -80,7 +80,12 @@ class ImportProgress:
     def _describe(item: ItemReport) -> str:
         name = item.title or item.source
         if item.state == "extracted":
-            dropped = f" ({item.dropped} not found in the text, dropped)" if item.dropped else ""
+            dropped = (
+                f" ({item.dropped} dropped: quote not in the text, or claim not supported by "
+                "it; --json says which)"
+                if item.dropped
+                else ""
+            )
             return f"{name}: {item.claims} claims{dropped}"
         if item.state == "skipped":
             why = "failed before (--retry-failed to retry)" if item.error else "already extracted"
