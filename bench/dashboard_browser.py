@@ -59,8 +59,11 @@ def run(url: str, rounds: int, label: str) -> None:
         page.goto(address + "/")
         type_name(page, "Bench Reviewer")
         times: dict[str, list[float]] = {
-            "open a claim": [], "save and next": [], "filter change": [], "back to queue": [],
-        }  # fmt: skip
+            "open a claim": [],
+            "save and next": [],
+            "filter change": [],
+            "back to queue": [],
+        }
         heading = re.compile(r"^Claim \d+$")
         for n in range(rounds):
             word = WORDS[n % len(WORDS)]
@@ -69,28 +72,42 @@ def run(url: str, rounds: int, label: str) -> None:
             counted = page.get_by_text(re.compile(r"^\d+ claims match"))
             before = counted.inner_text()
             times["filter change"].append(
-                timed(lambda b=box: b.press("Enter"),
-                      lambda c=counted, b=before: _until(lambda: c.inner_text() != b)))  # fmt: skip
+                timed(
+                    lambda b=box: b.press("Enter"),
+                    lambda c=counted, b=before: _until(lambda: c.inner_text() != b),
+                )
+            )
             settled(page)
             times["open a claim"].append(
-                timed(lambda n=n: click_row(page, n % 10),
-                      lambda: page.get_by_role("heading", name=heading).wait_for()))  # fmt: skip
+                timed(
+                    lambda n=n: click_row(page, n % 10),
+                    lambda: page.get_by_role("heading", name=heading).wait_for(),
+                )
+            )
             settled(page)
             current = page.get_by_role("heading", name=heading).inner_text()
             page.get_by_text("in progress", exact=True).first.click()
             times["save and next"].append(
-                timed(lambda: page.get_by_role("button", name="Save and next").click(),
-                      lambda c=current: _until(lambda: _heading(page) not in (c, None))))  # fmt: skip
+                timed(
+                    lambda: page.get_by_role("button", name="Save and next").click(),
+                    lambda c=current: _until(lambda: _heading(page) not in (c, None)),
+                )
+            )
             settled(page)
             times["back to queue"].append(
-                timed(lambda: page.get_by_role("button", name="← Back to queue").click(),
-                      lambda: page.get_by_role("heading", name="Review queue").wait_for()))  # fmt: skip
+                timed(
+                    lambda: page.get_by_role("button", name="← Back to queue").click(),
+                    lambda: page.get_by_role("heading", name="Review queue").wait_for(),
+                )
+            )
             settled(page)
         browser.close()
     print(f"{label}:")
     for action, values in times.items():
-        print(f"  {action:14} median {statistics.median(values):5.2f} s, "
-              f"slowest {max(values):5.2f} s  ({len(values)} rounds)")  # fmt: skip
+        print(
+            f"  {action:14} median {statistics.median(values):5.2f} s, "
+            f"slowest {max(values):5.2f} s  ({len(values)} rounds)"
+        )
 
 
 def _heading(page) -> str | None:

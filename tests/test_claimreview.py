@@ -12,7 +12,7 @@ from tracker.claimreview import claim_reviews, import_factchecks, prior_checks, 
 from tracker.cli import app
 from tracker.db import get_engine
 from tracker.ingest import add_article
-from tracker.models import ArticleCreate, Claim, FactCheck
+from tracker.models import Article, ArticleCreate, Claim, FactCheck
 from tracker.review import edit_claim, set_status
 
 TEXT = "The mayor said unemployment fell to 3.1% in May, the lowest since 2001."
@@ -206,3 +206,90 @@ def test_stats_show_the_fact_checks_loaded_and_the_matches(published, tmp_path):
     data = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
     assert data["fact_checks"] == 1 and data["matches"] == {}
     assert "1 published fact-checks loaded" in runner.invoke(app, ["stats"]).stdout
+
+
+def _check(claim: str, **extra) -> dict:
+    return {
+        "@context": "https://schema.org", "@type": "ClaimReview", "claimReviewed": claim,
+        "url": f"https://checks.example/{abs(hash(claim))}",
+        "reviewRating": {"@type": "Rating", "alternateName": "False"}, **extra,
+    }  # fmt: skip
+
+
+def test_odd_fact_checks_are_per_entry_errors_and_valid_ones_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'fc.db'}")
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"ok-{i}.json").write_text(json.dumps(_check(f"Crime rose {i}0% in May.")))
+    (folder / "text-rating.json").write_text(
+        json.dumps(_check("Taxes doubled in 2024.", reviewRating="False"))
+    )
+    (folder / "odd.json").write_text(
+        json.dumps(
+            [
+                _check("Rents fell 4% in June.", reviewRating={"ratingValue": {"x": 1}}),
+                _check("Wages rose 2% in 2023.", author=[[{"name": {"deep": 1}}]]),
+                _check("Bus fares rose 3% in 2022."),
+            ]
+        )
+    )
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (folder / "deep-list.json").write_text("[" * 500 + json.dumps(_check("x" * 20)) + "]" * 500)
+    result = CliRunner().invoke(app, ["import-factchecks", str(folder)])
+    assert result.exit_code == 1
+    assert "8 fact-checks added, 0 updated, 0 known already, 3 invalid" in result.stderr
+    assert "odd.json[0]: reviewRating.ratingValue: must be a text or a number" in result.stderr
+    assert "deep.json: invalid JSON: nested too deeply" in result.stderr
+    assert "deep-list.json" in result.stderr and "nested too deeply" in result.stderr
+    with Session(get_engine(f"sqlite:///{tmp_path / 'fc.db'}")) as session:
+        ratings = dict(session.exec(select(FactCheck.claim_reviewed, FactCheck.rating)).all())
+    assert ratings["Taxes doubled in 2024."] == "False"  # a rating given as plain text
+    assert ratings["Wages rose 2% in 2023."] == "False"  # an odd author is left out
+    assert "{'x': 1}" not in ratings.values()
+
+
+def test_claimreview_json_ld_is_safe_inside_a_script_element(published, tmp_path):
+    from tracker.config import get_settings
+
+    engine = published
+    with Session(engine) as session:
+        claim = session.get(Claim, 1)
+        claim.text = 'Taxes </script><script>alert("x")</script> & more'
+        claim.rating = "<b>False</b>"
+        session.add(claim)
+        article = session.exec(select(Article)).one()
+        article.url = "@SUM(1+1)*cmd|' /C calc'!A0"
+        session.add(article)
+        session.commit()
+    from io import StringIO
+
+    from tracker.claimreview import write_claimreview
+
+    out = StringIO()
+    write_claimreview(engine, get_settings(), out)
+    text = out.getvalue()
+    assert "<" not in text and ">" not in text and "&" not in text
+    reviews = json.loads(text)  # the same data
+    assert reviews[0]["claimReviewed"] == 'Taxes </script><script>alert("x")</script> & more'
+    assert reviews[0]["reviewRating"]["alternateName"] == "<b>False</b>"
+    assert all("appearance" not in r["itemReviewed"] for r in reviews)  # not a web address
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("https://x.example/{id}/{slug}", "unknown field(s) {slug}"),
+        ("https://x.example/{id}/{0}", "unknown field(s) {0}"),
+        ("https://x.example/{id}/{", "cannot be filled in"),
+        ("javascript:alert(1)//{id}", "not a web address"),
+    ],
+)
+def test_a_bad_review_url_template_is_a_clear_error(published, monkeypatch, template, says):
+    from tracker.config import get_settings
+
+    monkeypatch.setenv("TRACKER_REVIEW_URL_TEMPLATE", template)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["export", "-f", "claimreview"])
+    assert result.exit_code == 1 and says in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""

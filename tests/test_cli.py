@@ -69,6 +69,7 @@ def test_import_then_export_jsonl_and_csv(run, llm_settings, tmp_path):
 
 
 @pytest.mark.vcr
+@pytest.mark.llm_settings(response_format="json_schema")  # no format probe: the SDK retries
 @pytest.mark.llm_replies(
     error(500, "The server had an error while processing your request."),
     error(500, "The server had an error while processing your request."),

@@ -161,3 +161,10 @@ def test_control_characters_never_reach_the_database():
         "The war has dragged on for about a month", "The war\x00 has lasted\x07 a month.", 0.5
     )
     assert claim.text == "The war has lasted a month."
+
+
+def test_what_is_printed_cannot_drive_the_terminal():
+    from tracker.sanitize import printable
+
+    title = "\x1b[2J\x1b]0;pwned\x07Bridge \x1b[31mreport\x1b[0m \u202eevil\u202c\x9b1m\tok"
+    assert printable(title) == "Bridge report evil\tok"

@@ -98,6 +98,8 @@ def test_the_domain_model_cannot_be_built_without_the_article():
         ("The article", None),
         ("", None),
         ("NATO", "NATO"),
+        ("\u202eLavrov\u202c", "Lavrov"),  # a bidirectional override would reorder the page
+        ("Sergey\u2066 Lavrov\u2069", "Sergey Lavrov"),
     ],
 )
 def test_claimant_names_are_normalised(raw, clean):

@@ -247,3 +247,42 @@ def test_headings_are_not_claims_the_body_below_them_is():
 def test_prefilter_with_the_offline_extractor_says_it_is_ignored():
     result = CliRunner().invoke(app, ["import", str(SAMPLE), "--prefilter", "0.5"])
     assert result.exit_code == 0 and "--prefilter is ignored" in result.stderr
+
+
+def _distinct_sentences(n: int) -> list[str]:
+    """Sentences that share no word set, so none of them merges with another."""
+    return [
+        f"Officials in district {i} said {i * 7 + 3} bridges need repairs costing "
+        f"{i * 11 + 5} million dollars by {1900 + i % 125}."
+        for i in range(n)
+    ]
+
+
+def test_grounding_and_merging_a_large_article_take_linear_time():
+    """A 1.7 MB article of 20,000 claim sentences (the offline extractor's worst case: every
+    sentence a claim) is grounded and merged in seconds; it took quadratic time before
+    (400 KB: 189 s). A generous bound, only to catch the quadratic path."""
+    import time
+
+    from tracker.extract import merge_claims
+    from tracker.grounding import ArticleIndex
+    from tracker.schemas import ExtractedClaim
+
+    sentences = _distinct_sentences(20_000)
+    text = " ".join(sentences + sentences[:50])  # 50 repeats, found twice and merged once
+    started = time.monotonic()
+    article = ArticleIndex(text)
+    claims, cursor = [], 0
+    for sentence in sentences + sentences[:50]:
+        start = text.index(sentence, cursor)
+        cursor = start + len(sentence)
+        claims.append(
+            ExtractedClaim.model_validate(
+                {"text": sentence, "quote": sentence, "checkworthiness": 0.5},
+                context={"article": article, "window": (start, cursor)},
+            )
+        )
+    merged = merge_claims(claims)
+    assert time.monotonic() - started < 30
+    assert len(merged) == 20_000
+    assert claims[-1].quote_start > len(text) // 2  # each repeat grounded in its own window

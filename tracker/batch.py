@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,12 +22,16 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from tracker import lease
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
+from tracker.db import StorageError, check_writable, storage_problem
+from tracker.extract import ExtractionFailed
 from tracker.ingest import (
     Extracted,
     ImportOutcome,
     Job,
+    claim,
     extract_job,
     find_job,
     known_response_format,
@@ -46,7 +51,9 @@ class ItemReport:
     """What happened to one input."""
 
     source: str
-    state: str  # extracted, failed, skipped, invalid (unreadable input), duplicate
+    # extracted, failed, skipped, invalid (unreadable input), duplicate, busy (another
+    # import holds the article's lease: it is extracting it)
+    state: str
     article_id: int | None = None
     title: str | None = None
     claims: int = 0
@@ -54,6 +61,8 @@ class ItemReport:
     error: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+    drop_reasons: list[str] = field(default_factory=list)  # why each dropped claim was
 
 
 @dataclass
@@ -84,7 +93,7 @@ class BatchReport:
             "articles": len(self.items),
             "extracted": self.count("extracted"),
             "failed": self.count("failed", "invalid"),
-            "skipped": self.count("skipped", "duplicate"),
+            "skipped": self.count("skipped", "duplicate", "busy"),
             "claims": sum(item.claims for item in self.items),
             "dropped": sum(item.dropped for item in self.items),
             "prompt_tokens": self.prompt_tokens,
@@ -98,6 +107,16 @@ class BatchReport:
             "failures": [
                 {"source": f.source, "article_id": f.article_id, "reason": f.error}
                 for f in self.failures
+            ],
+            "dropped_claims": [
+                {"source": item.source, "reason": reason}
+                for item in self.items
+                for reason in item.drop_reasons
+            ],
+            "warnings": [
+                {"source": item.source, "warning": warning}
+                for item in self.items
+                for warning in item.warnings
             ],
         }
 
@@ -116,8 +135,16 @@ async def run_batch(
     force: bool = False,
     retry_failed: bool = False,
     on_item: Callable[[ItemReport], None] | None = None,
+    owner: str | None = None,
 ) -> BatchReport:
-    """Import every item (an article to store, a stored article's id, or a read error)."""
+    """Import every item (an article to store, a stored article's id, or a read error).
+
+    Raises StorageError before any model call when the database cannot be written; a
+    storage fault that will repeat during the run stops it (`BatchReport.stopped`).
+    `owner` names this run on the leases it takes (tracker/lease.py).
+    """
+    owner = owner or lease.new_owner()
+    check_writable(engine)
     loop = asyncio.get_running_loop()
     ready: asyncio.Queue[Any] = asyncio.Queue()
     room = threading.Semaphore(4 * concurrency)  # read-ahead, so no worker waits on a disk
@@ -128,6 +155,7 @@ async def run_batch(
     )
     report = BatchReport()
     started = time.monotonic()
+    leased: set[int] = set()  # articles this run is extracting, their leases to renew
 
     def hand_over(item: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: the batch is over
@@ -158,9 +186,14 @@ async def run_batch(
         if on_item:
             on_item(item_report)
 
-    def outcome_report(source: str, outcome: ImportOutcome) -> ItemReport:
+    def stop_for_storage(reason: str) -> None:
+        if not report.stopped:
+            report.stopped = f"the database cannot be written: {reason}"
+        halt.set()
+
+    def outcome_report(job: Job, outcome: ImportOutcome) -> ItemReport:
         return ItemReport(
-            source,
+            job.source,
             outcome.state,
             outcome.article_id,
             outcome.title,
@@ -169,17 +202,29 @@ async def run_batch(
             outcome.error,
             outcome.prompt_tokens,
             outcome.completion_tokens,
+            warnings=job.warnings,
+            drop_reasons=outcome.drop_reasons,
+        )
+
+    def failed(job: Job, exc: BaseException) -> ItemReport:
+        """A database step that failed: the item's one-line error (no SQL, no text)."""
+        reason, lasting = storage_problem(exc)
+        if lasting or isinstance(exc, StorageError):
+            stop_for_storage(reason)
+        return ItemReport(
+            job.source, "failed", job.article_id, job.title, error=reason, warnings=job.warnings
         )
 
     async def store_in_writer(extracted: Extracted) -> None:
         job = extracted.job
         try:
             outcome = await loop.run_in_executor(writer, store, engine, extracted)
-            done(outcome_report(job.source, outcome))
-        except Exception as exc:  # e.g. the database is gone: this item fails, not the run
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            done(ItemReport(job.source, "failed", job.article_id, job.title, error=error))
+            done(outcome_report(job, outcome))
+        except Exception as exc:  # e.g. the database is gone: this item fails
+            done(failed(job, exc))
         finally:
+            if job.article_id is not None:
+                leased.discard(job.article_id)
             write_slots.release()
 
     async def work() -> None:
@@ -194,11 +239,36 @@ async def run_batch(
             if isinstance(item, ItemReport):  # unreadable, or a repeat
                 done(item)
                 continue
-            extracted = await extract_job(
-                item, settings, client, force=force, retry_failed=retry_failed or force
-            )
-            if isinstance(extracted, ImportOutcome):  # nothing to do
-                done(outcome_report(item.source, extracted))
+            if report.stopped:
+                return
+            try:  # the lease, before any model call
+                claimed = await loop.run_in_executor(
+                    writer,
+                    functools.partial(
+                        claim, engine, item, owner, settings,
+                        force=force, retry_failed=retry_failed or force,
+                    ),
+                )  # fmt: skip
+            except Exception as exc:
+                done(failed(item, exc))
+                continue
+            if isinstance(claimed, ImportOutcome):  # nothing to do, or another run's
+                done(outcome_report(item, claimed))
+                continue
+            assert claimed.article_id is not None
+            leased.add(claimed.article_id)
+            try:
+                extracted = await extract_job(
+                    claimed, settings, client, force=force, retry_failed=retry_failed or force
+                )
+            except Exception as exc:  # a bug on odd text: this article's failure, not the run's
+                extracted = Extracted(
+                    claimed,
+                    settings,
+                    failure=ExtractionFailed(f"extraction failed: {exc!r}"[:300], []),
+                )
+            if isinstance(extracted, ImportOutcome):  # (claim checked this already)
+                done(outcome_report(claimed, extracted))
                 continue
             if extracted.failure and extracted.failure.fatal and not report.stopped:
                 report.stopped = extracted.failure.reason
@@ -209,17 +279,30 @@ async def run_batch(
             storing.add(task)
             task.add_done_callback(storing.discard)
 
+    async def keep_leases() -> None:
+        """Renew the leases of the articles in flight, well before they run out."""
+        while True:
+            await asyncio.sleep(settings.worker_lease / 3)
+            with contextlib.suppress(Exception):  # a failed renewal: the store reports it
+                await loop.run_in_executor(
+                    writer, lease.renew, engine, set(leased), owner, settings.worker_lease
+                )
+
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
+    renewing = asyncio.create_task(keep_leases())
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
         await asyncio.gather(*storing)
     finally:
         halt.set()
+        renewing.cancel()
         report.throttles = client.gate.throttles
         report.seconds = time.monotonic() - started
         await client.close()
         writer.shutdown(wait=True)
+        with contextlib.suppress(Exception):  # what this run still holds (stopped, Ctrl-C)
+            lease.release_all(engine, owner)
     return report
 
 
@@ -229,12 +312,18 @@ def _prepare(
     """What a worker should do with an input: a job, or a report that needs no model."""
     if isinstance(item, ReadError):
         return ItemReport(item.source, "invalid", error=item.reason)
-    if isinstance(item, ArticleCreate):
-        digest = content_hash(item.text)
-        if digest in seen_texts:
-            return ItemReport(item.source_path or "<input>", "duplicate", title=item.title)
-        seen_texts.add(digest)
-    job = find_job(engine, item)
+    source = item.source_path or "<input>" if isinstance(item, ArticleCreate) else f"article {item}"
+    try:
+        if isinstance(item, ArticleCreate):
+            digest = content_hash(item.text)
+            if digest in seen_texts:
+                return ItemReport(source, "duplicate", title=item.title, warnings=item.warnings)
+            seen_texts.add(digest)
+        job = find_job(engine, item)
+    except LookupError as exc:
+        return ItemReport(source, "invalid", error=str(exc))
+    except Exception as exc:  # the database refused a read or a metadata update
+        return ItemReport(source, "failed", error=storage_problem(exc)[0])
     if job.article_id is not None:
         if job.article_id in seen_ids:
             return ItemReport(job.source, "duplicate", job.article_id, job.title)

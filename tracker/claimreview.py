@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, TypeAdapter, ValidationError, field_validator
 from rapidfuzz import fuzz
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +52,41 @@ def _date(value: datetime | None) -> str | None:
     return value.date().isoformat() if value else None
 
 
+_WEB_URL = TypeAdapter(AnyHttpUrl)
+_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\{}|^]")
+
+
+def web_url(value: Any) -> str | None:
+    """`value` if it is an http(s) address with a host and nothing a page, a spreadsheet or
+    a script could misread (spaces, quotes, angle brackets, control characters); else None."""
+    if not isinstance(value, str) or not value or _UNSAFE_IN_URL.search(value):
+        return None
+    try:
+        _WEB_URL.validate_python(value)
+    except ValidationError:
+        return None
+    return value
+
+
+def _template_problem(template: str | None) -> str | None:
+    """What is wrong with TRACKER_REVIEW_URL_TEMPLATE, if anything: it must be a web
+    address whose only field is {id}."""
+    example = "e.g. https://factcheck.example.org/claims/{id}"
+    if not template or "{id}" not in template:
+        return f"no fact-check URL: set TRACKER_REVIEW_URL_TEMPLATE, {example}"
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:  # a lone "{" or "}"
+        return f"TRACKER_REVIEW_URL_TEMPLATE cannot be filled in ({exc}); {example}"
+    unknown = sorted(fields - {"id"})
+    if unknown:
+        named = ", ".join("{" + name + "}" for name in unknown)
+        return f"TRACKER_REVIEW_URL_TEMPLATE has unknown field(s) {named}: only {{id}} is filled in"
+    if web_url(template.replace("{id}", "1")) is None:
+        return f"TRACKER_REVIEW_URL_TEMPLATE is not a web address (http or https); {example}"
+    return None
+
+
 def claim_reviews(
     engine: Engine, settings: Settings, where: ExportFilter | None = None
 ) -> list[dict[str, Any]]:
@@ -59,11 +95,10 @@ def claim_reviews(
     problems = []
     if not settings.publisher_name:
         problems.append("no publisher: set TRACKER_PUBLISHER_NAME (the organisation)")
-    if not settings.review_url_template or "{id}" not in settings.review_url_template:
-        problems.append(
-            "no fact-check URL: set TRACKER_REVIEW_URL_TEMPLATE, e.g. "
-            "https://factcheck.example.org/claims/{id}"
-        )
+    if template_problem := _template_problem(settings.review_url_template):
+        problems.append(template_problem)
+    if settings.publisher_url and web_url(settings.publisher_url) is None:
+        problems.append("TRACKER_PUBLISHER_URL is not a web address (http or https)")
     if problems:
         raise ClaimReviewError(problems)
     reviews = []
@@ -98,8 +133,8 @@ def claim_reviews(
             item["author"] = {"@type": "Organization", "name": article.outlet}
         if article.published_at:
             item["datePublished"] = _date(article.published_at)
-        if article.url:
-            item["appearance"] = {"@type": "CreativeWork", "url": article.url}
+        if appearance := web_url(article.url):  # an imported file's "url" can be anything
+            item["appearance"] = {"@type": "CreativeWork", "url": appearance}
         reviews.append(
             {
                 "@context": "https://schema.org",
@@ -137,11 +172,24 @@ def _author_type(claimant: str) -> str:
     return "Organization" if _ORGANISATION.search(claimant) else "Person"
 
 
+# Characters that end or open markup where the JSON-LD is embedded, in a
+# <script type="application/ld+json"> element: "</script><script>..." in a claim would
+# break out of it. Escaped, the JSON means the same.
+_SCRIPT_SAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                "\u2029": "\\u2029"}  # fmt: skip
+
+
+def to_script_safe_json(data: Any) -> str:
+    """JSON safe to paste inside a <script> element of an HTML page."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_SAFE[m[0]], text)
+
+
 def write_claimreview(
     engine: Engine, settings: Settings, out, where: ExportFilter | None = None
 ) -> int:
     reviews = claim_reviews(engine, settings, where)  # all checked before a byte is written
-    json.dump(reviews, out, ensure_ascii=False, indent=2)
+    out.write(to_script_safe_json(reviews))
     out.write("\n")
     return len(reviews)
 
@@ -171,12 +219,19 @@ class FactCheckCreate(BaseModel):
         return hashlib.sha256(f"{self.url or ''}\n{self.claim_reviewed}".encode()).hexdigest()
 
 
+def _scalar(value: Any) -> str | None:
+    """A text or number as text; anything else (a list, an object) is not one."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value).strip() or None
+
+
 def _name(value: Any) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, dict):
         value = value.get("name")
-    return str(value).strip() or None if value else None
+    return _scalar(value)
 
 
 def _url(value: Any) -> str | None:
@@ -184,20 +239,36 @@ def _url(value: Any) -> str | None:
         value = value[0] if value else None
     if isinstance(value, dict):
         value = value.get("url")
-    return str(value) if value else None
+    return _scalar(value)
+
+
+def _rating(value: Any) -> str | None:
+    """The rating's text: its alternateName, else its ratingValue. A rating written as
+    plain text ("reviewRating": "False") is that text."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if not isinstance(value, dict):
+        raise ValueError("reviewRating: must be a Rating object or a text")
+    for key in ("alternateName", "ratingValue"):
+        found = value.get(key)
+        if found is not None:
+            text = _scalar(found)
+            if text is None:
+                raise ValueError(f"reviewRating.{key}: must be a text or a number")
+            return text
+    return None
 
 
 def from_claimreview(data: dict[str, Any]) -> FactCheckCreate:
-    rating = data.get("reviewRating") or {}
-    if isinstance(rating, list):
-        rating = rating[0] if rating else {}
+    """Raises ValueError (ValidationError included) naming the field that is wrong."""
     item = data.get("itemReviewed") or {}
-    text = rating.get("alternateName")
-    if text is None and rating.get("ratingValue") is not None:
-        text = str(rating["ratingValue"])
     return FactCheckCreate(
         claim_reviewed=data.get("claimReviewed") or "",
-        rating=text,
+        rating=_rating(data.get("reviewRating")),
         organisation=_name(data.get("author")),
         url=data.get("url"),
         date_published=data.get("datePublished") or None,
@@ -208,15 +279,24 @@ def from_claimreview(data: dict[str, Any]) -> FactCheckCreate:
     )
 
 
-def _objects(data: Any, where: str) -> Iterator[tuple[str, Any]]:
-    """Every object of a JSON-LD document with where it is: `file[2]`, `file@graph[0]`."""
-    if isinstance(data, list):
+_MAX_DEPTH = 20
+
+
+def _objects(data: Any, where: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Every object of a JSON-LD document with where it is: `file[2]`, `file@graph[0]`;
+    lists in lists deeper than any real document are one entry, reported as such."""
+    if depth > _MAX_DEPTH:
+        yield where, _TOO_DEEP
+    elif isinstance(data, list):
         for i, entry in enumerate(data):
-            yield from _objects(entry, f"{where}[{i}]")
+            yield from _objects(entry, f"{where}[{i}]", depth + 1)
     elif isinstance(data, dict) and "@graph" in data:
-        yield from _objects(data["@graph"], f"{where}@graph")
+        yield from _objects(data["@graph"], f"{where}@graph", depth + 1)
     else:
         yield where, data
+
+
+_TOO_DEEP = object()
 
 
 def _is_claimreview(entry: Any) -> bool:
@@ -230,7 +310,23 @@ def _is_claimreview(entry: Any) -> bool:
 
 
 def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
-    """ClaimReviews from JSON-LD (one object, a list, or an @graph) or JSON Lines."""
+    """ClaimReviews from JSON-LD (one object, a list, or an @graph) or JSON Lines. Each
+    bad entry (or file) is its own ReadError; the valid entries beside it are kept."""
+    try:
+        yield from _read_factchecks(path)
+    except Exception as exc:  # whatever else: this file's error, not the whole import's
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__
+        yield ReadError(str(path), f"could not be read: {reason}")
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+
+
+def _read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
     try:
         text = decode(path.read_bytes())
     except IsADirectoryError:
@@ -243,17 +339,25 @@ def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
         yield ReadError(str(path), "empty file")
         return
     try:
-        documents = [(str(path), json.loads(text))]
+        documents = [(str(path), _loads(text))]
     except json.JSONDecodeError:
         documents = []
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    documents.append((f"{path}:{number}", json.loads(line)))
+                    documents.append((f"{path}:{number}", _loads(line)))
                 except json.JSONDecodeError as exc:
                     yield ReadError(f"{path}:{number}", f"invalid JSON: {exc.msg}")
+                except ValueError as exc:
+                    yield ReadError(f"{path}:{number}", str(exc))
+    except ValueError as exc:
+        yield ReadError(str(path), str(exc))
+        return
     for source, document in documents:
         for where, entry in _objects(document, source):
+            if entry is _TOO_DEEP:
+                yield ReadError(where, "nested too deeply")
+                continue
             if not _is_claimreview(entry):
                 yield ReadError(where, "not a ClaimReview object")
                 continue
@@ -264,6 +368,8 @@ def read_factchecks(path: Path) -> Iterator[FactCheckCreate | ReadError]:
                 field = ".".join(str(part) for part in error["loc"])
                 message = error["msg"].removeprefix("Value error, ")
                 yield ReadError(where, f"{field}: {message}" if field else message)
+            except ValueError as exc:
+                yield ReadError(where, str(exc))
 
 
 def _json_files(folder: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, func, select
 
+from tracker import lease
 from tracker.batch import BatchReport, Plan, plan_batch, run_batch, unfinished_articles
 from tracker.claimreview import (
     ClaimReviewError,
@@ -27,14 +29,14 @@ from tracker.claimreview import (
     write_claimreview,
 )
 from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
-from tracker.db import get_engine, refresh_statistics
+from tracker.db import StorageError, get_engine, refresh_statistics, storage_problem
 from tracker.export import FORMATS as EXPORT_FORMATS
 from tracker.export import ExportFilter, export
-from tracker.llm import scrub
 from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
 from tracker.progress import ImportProgress
 from tracker.prompts import load_prompts
 from tracker.readers import FORMATS, Item, ReadError, count_inputs, decode, read_articles
+from tracker.sanitize import printable, scrub
 from tracker.stats import collect as collect_stats
 
 app = typer.Typer(
@@ -44,8 +46,19 @@ app = typer.Typer(
 )
 
 
+def _shown(text: str) -> str:
+    """What may be printed of `text`: no secret (`scrub`, the same function every stored
+    text goes through) and nothing a terminal would act on (an article's title can hold
+    escape sequences)."""
+    try:
+        secrets = get_settings().secrets()
+    except Exception:  # settings that do not validate: nothing configured to hide
+        secrets = []
+    return printable(scrub(text, secrets))
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(_shown(message), err=True)
 
 
 def _extracted_since(engine: Engine, started: datetime) -> int:
@@ -181,7 +194,10 @@ def import_(
         raise typer.Exit(1 if plan.invalid else 0)
     stored = unfinished_articles(engine) if retry_failed else []
     total = count_inputs(paths) if "-" not in paths else None
-    progress = ImportProgress(None if total is None else total + len(stored), quiet=quiet)
+    progress = ImportProgress(
+        None if total is None else total + len(stored), quiet=quiet, shown=_shown
+    )
+    owner = lease.new_owner()
     run = run_batch(
         engine,
         itertools.chain(items, stored),
@@ -190,20 +206,33 @@ def import_(
         force=force,
         retry_failed=retry_failed,
         on_item=progress.update,
+        owner=owner,
     )
     started = datetime.now(UTC)
     try:
         with progress:
             report = asyncio.run(run)
+    except StorageError as refused:  # checked before any model call
+        _err(
+            f"Cannot write to the database {_db_label(settings.database_url)}: {refused}\n"
+            "Nothing was sent to the model. Check the file's permissions, the free disk "
+            "space, or TRACKER_DATABASE_URL."
+        )
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            lease.release_all(engine, owner)
         stored = _extracted_since(engine, started)
         _err(
             f"\nInterrupted: {stored} article(s) extracted and stored in this run; articles "
             "in flight were not. Run the same command again to finish the rest."
         )
         raise typer.Exit(130) from None
-    if report.count("extracted"):
-        refresh_statistics(engine)
+    if report.count("extracted") and not report.stopped:
+        try:
+            refresh_statistics(engine)
+        except sa_exc.SQLAlchemyError as exc:  # the claims are stored; only a speed-up failed
+            _err(f"Could not refresh the query planner's statistics: {storage_problem(exc)[0]}")
     _print_report(report, settings, as_json)
     # A stop is a configuration fault (key, model, server): 2, as the README says.
     raise typer.Exit(2 if report.stopped else 1 if report.failures else 0)
@@ -227,12 +256,18 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
 
 def _print_report(report: BatchReport, settings: Settings, as_json: bool) -> None:
     summary = report.summary(settings)
+    if summary["warnings"]:
+        _err(f"Warnings ({len(summary['warnings'])}):")
+        for warning in summary["warnings"]:
+            _err(f"  ! {warning['source']}: {warning['warning']}")
     if report.failures:
         _err(f"Failed ({len(report.failures)}):")
         for item in report.failures:
             _err(f"  ✗ {item.source}: {item.error}")
     if report.stopped:
         _err(f"Stopped early: {report.stopped}\nThis error would fail every article the same way.")
+    if busy := report.count("busy"):
+        _err(f"{busy} article(s) were being extracted by another import at the same time.")
     cost = f", ${summary['cost_usd']:.4f}" if summary["cost_usd"] is not None else ""
     _err(
         f"{summary['articles']} article(s): {summary['extracted']} extracted, "
@@ -241,7 +276,7 @@ def _print_report(report: BatchReport, settings: Settings, as_json: bool) -> Non
         f"{summary['seconds']:.1f} s. Database: {_db_label(settings.database_url)}"
     )
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(_shown(json.dumps(summary, indent=2)))
 
 
 @app.command("export")

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Batch import.
     concurrency: int = Field(default=8, ge=1, le=256, description="Model requests at once")
     max_article_bytes: int = Field(default=10_000_000, gt=0, description="Per file or line")
+    # Seconds an import holds an article it is extracting (renewed while it works), so
+    # that another import does not extract it too (tracker/lease.py).
+    worker_lease: float = Field(default=300.0, gt=0)
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 

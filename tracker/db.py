@@ -35,7 +35,8 @@ def create_db_engine(url: str) -> Engine:
     """An engine for `url`, creating the SQLite file's folder when needed."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        uri = parsed.query.get("uri") == "true"  # file:...?mode=ro: opened as it is named
+        if parsed.database and parsed.database != ":memory:" and not uri:
             path = Path(parsed.database).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
             url = parsed.set(database=str(path)).render_as_string(hide_password=False)
@@ -62,9 +63,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         return  # the common case, answered without loading Alembic
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
-    if engine.dialect.name == "sqlite":
-        _repair_search_triggers(engine)
+    command.upgrade(alembic_config(engine), revision)  # (it repairs SQLite's search triggers)
     refresh_statistics(engine)
 
 
@@ -77,25 +76,28 @@ def refresh_statistics(engine: Engine) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def _repair_search_triggers(engine: Engine) -> None:
-    """Re-create full-text triggers a table rebuild dropped, and re-index what they missed."""
+def repair_search_triggers(conn: sa.Connection) -> None:
+    """Re-create full-text triggers a table rebuild dropped, and re-index what they missed.
+
+    Runs inside the migrations' transaction, under their lock (migrations/env.py): run
+    after it, two processes opening a new database both found the triggers missing and
+    the second failed with "trigger claim_fts_insert already exists"."""
     from tracker.migrations import SQLITE_SEARCH_TRIGGERS
 
-    with engine.begin() as conn:
-        present = {
-            row[0]
-            for row in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')"
-            )
-        }
-        missing = [name for name in SQLITE_SEARCH_TRIGGERS if name not in present]
-        for name in missing:
-            table = "claim_fts" if name.startswith("claim_") else "fact_check_fts"
-            if table in present:
-                conn.exec_driver_sql(SQLITE_SEARCH_TRIGGERS[name])
-        for table in {"claim_fts" if n.startswith("claim_") else "fact_check_fts" for n in missing}:
-            if table in present:
-                conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    present = {
+        row[0]
+        for row in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')"
+        )
+    }
+    missing = [name for name in SQLITE_SEARCH_TRIGGERS if name not in present]
+    for name in missing:
+        table = "claim_fts" if name.startswith("claim_") else "fact_check_fts"
+        if table in present:
+            conn.exec_driver_sql(SQLITE_SEARCH_TRIGGERS[name])
+    for table in {"claim_fts" if n.startswith("claim_") else "fact_check_fts" for n in missing}:
+        if table in present:
+            conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
 
 
 def _schema_version(engine: Engine) -> str | None:
@@ -120,6 +122,52 @@ def get_engine(url: str | None = None) -> Engine:
 
         url = get_settings().database_url
     return _engine_for(url)
+
+
+class StorageError(Exception):
+    """The database cannot be written, and every later write would fail the same way
+    (read-only, disk full, server gone): a batch stops rather than pay for answers it
+    cannot keep. The message is one line, with no SQL and no article text."""
+
+
+# SQLite's messages, and PostgreSQL's SQLSTATE classes and codes, for faults that repeat.
+_LASTING_SQLITE = (
+    "readonly database",
+    "disk is full",
+    "disk i/o error",
+    "unable to open database",
+    "database disk image is malformed",
+    "file is not a database",
+    "no such table",
+)
+_LASTING_SQLSTATE_CLASSES = ("08", "53", "57", "58", "3D")  # connection, resources, shutdown
+_LASTING_SQLSTATES = {"25006", "42501", "42P01"}  # read-only, no privilege, no table
+
+
+def storage_problem(exc: BaseException) -> tuple[str, bool]:
+    """One line saying what the database refused, and whether it will refuse every write.
+
+    SQLAlchemy's own message carries the statement and its parameters (article text, a
+    claim); only the driver's first line is kept."""
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
+    code = getattr(orig, "sqlstate", None) or ""
+    lasting = (
+        any(part in text.lower() for part in _LASTING_SQLITE)
+        or code in _LASTING_SQLSTATES
+        or code[:2] in _LASTING_SQLSTATE_CLASSES
+    )
+    return text, lasting
+
+
+def check_writable(engine: Engine) -> None:
+    """Write (and keep) one row, or raise StorageError: run before any model call, so
+    that a read-only database or a full disk costs no paid request."""
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+    except sa.exc.SQLAlchemyError as exc:
+        raise StorageError(storage_problem(exc)[0]) from None
 
 
 @contextmanager

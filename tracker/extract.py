@@ -8,8 +8,11 @@ the server refuses, the whole article fails with the reason.
 
 from __future__ import annotations
 
+import heapq
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -18,7 +21,8 @@ from tracker.config import Settings
 from tracker.grounding import ArticleIndex
 from tracker.llm import CallRecord, ModelCallError, ModelClient, ModelOutputError
 from tracker.prompts import PromptSet, load_prompts
-from tracker.schemas import ExtractedClaim, WireAnswer, WireClaim, response_schema
+from tracker.schemas import ExtractedClaim, response_schema
+from tracker.support import paragraphs_around, unsupported
 
 _CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -41,6 +45,17 @@ class ExtractionResult:
     model: str
     prompt_hash: str
     chunks: int = 1
+    drop_reasons: list[str] = field(default_factory=list)  # why each dropped claim was
+
+
+class _CutOff(Exception):
+    """The answer stopped at the output limit (finish_reason=length)."""
+
+
+CUT_OFF_SPLIT = (
+    "the answer was cut off at the output limit (finish_reason=length); the text was split "
+    "in two and each half asked again"
+)
 
 
 async def extract_claims(
@@ -49,7 +64,9 @@ async def extract_claims(
     """The grounded claims of one article, or ExtractionFailed.
 
     Chunks are asked one after the other (articles run concurrently in a batch), so a
-    conversation and its recording stay in a fixed order.
+    conversation and its recording stay in a fixed order. A chunk whose answer is cut off
+    at the output limit (too many claims for TRACKER_MAX_OUTPUT_TOKENS) is split in two,
+    by paragraph, else by sentence, and each half asked again, down to one sentence.
     """
     prompts = load_prompts()
     article = ArticleIndex(text)
@@ -60,21 +77,62 @@ async def extract_claims(
     calls: list[CallRecord] = []
     found: list[ExtractedClaim] = []
     result = ExtractionResult([], 0, calls, settings.model, prompts.hash, chunks=len(chunks))
-    for number, chunk in enumerate(chunks, 1):
-        messages = [
-            {"role": "system", "content": prompts.system},
-            {
-                "role": "user",
-                "content": prompts.user_message(
-                    title=title, text=chunk.text, part=number, parts=len(chunks)
-                ),
-            },
-        ]
-        session = _ChunkSession(client, prompts, article, chunk, messages, calls, settings)
-        found.extend(await session.run())
-        result.dropped += session.dropped
+    for number, first in enumerate(chunks, 1):
+        pending = [first]
+        while pending:
+            chunk = pending.pop(0)
+            messages = [
+                {"role": "system", "content": prompts.system},
+                {
+                    "role": "user",
+                    "content": prompts.user_message(
+                        title=title, text=chunk.text, part=number, parts=len(chunks)
+                    ),
+                },
+            ]
+            session = _ChunkSession(
+                client, prompts, article, chunk, messages, calls, settings, title
+            )
+            try:
+                found.extend(await session.run())
+            except _CutOff:
+                halves = split_in_two(text, chunk)
+                if halves is None:
+                    raise ExtractionFailed(
+                        "the model's answer was cut off at the output limit "
+                        "(finish_reason=length) even for a single sentence; raise "
+                        f"TRACKER_MAX_OUTPUT_TOKENS (now {settings.max_output_tokens})",
+                        calls,
+                    ) from None
+                calls[-1].error = CUT_OFF_SPLIT
+                pending[:0] = halves
+                continue
+            result.dropped += session.dropped
+            result.drop_reasons += session.drop_reasons
     result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
     return result
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
+
+
+def split_in_two(article: str, chunk: Chunk) -> tuple[Chunk, Chunk] | None:
+    """`chunk` cut in two near its middle: at a paragraph break if it has one, else
+    between sentences; None for a single sentence."""
+    text = chunk.text
+    middle = len(text) // 2
+    for boundary in (re.compile(r"\n\s*\n"), _SENTENCE_BREAK):
+        cuts = [(m.start(), m.end()) for m in boundary.finditer(text) if m.start() > 0]
+        cuts = [(a, b) for a, b in cuts if b < len(text)]
+        if cuts:
+            a, b = min(cuts, key=lambda cut: abs(cut[0] - middle))
+            if article[chunk.start : chunk.end] == text:  # a span of the article
+                return (
+                    Chunk(chunk.start, chunk.start + a, text[:a]),
+                    Chunk(chunk.start + b, chunk.end, text[b:]),
+                )
+            return Chunk(chunk.start, chunk.end, text[:a]), Chunk(chunk.start, chunk.end, text[b:])
+    return None
 
 
 def _prefiltered_chunks(text: str, settings: Settings) -> list[Chunk]:
@@ -100,22 +158,47 @@ def _joined(text: str, spans: list[tuple[int, int]]) -> Chunk:
     return Chunk(spans[0][0], spans[-1][1], "\n\n".join(text[a:b] for a, b in spans))
 
 
-def parse_answer(content: str | None) -> WireAnswer:
-    """The model's JSON answer, tolerating a Markdown code fence around it."""
+@dataclass
+class Answer:
+    """A readable answer: its claims as the model wrote them, each checked on its own."""
+
+    claims: list[Any]
+
+
+def parse_answer(content: str | None) -> Answer:
+    """The model's JSON answer, tolerating a Markdown code fence around it. Only its shape
+    is required here (an object with a list of claims); each claim is validated on its
+    own, so one odd claim (a type spelled "Statistic", an extra key) costs only itself."""
     if content is None or not content.strip():
         raise ValueError("the answer was empty")
     fenced = _CODE_FENCE.match(content)
-    return WireAnswer.model_validate_json(fenced.group(1) if fenced else content)
+    try:
+        data = json.loads(fenced.group(1) if fenced else content)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        raise ValueError('the answer must be a JSON object {"claims": [...]}')
+    return Answer(data["claims"])
 
 
 def _short(error: ValidationError | ValueError) -> str:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"
+        given = first.get("input")
+        if isinstance(given, str | int | float) and len(str(given)) <= 40 and where != "answer":
+            where = f"{where} {given!r}"
         return f"{where}: {first['msg']}" + (
             f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         )
     return str(error)
+
+
+def _text(raw: Any, key: str) -> str:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 class _ChunkSession:
@@ -130,21 +213,24 @@ class _ChunkSession:
         messages: list[dict[str, str]],
         calls: list[CallRecord],
         settings: Settings,
+        title: str | None = None,
     ) -> None:
         self.client, self.prompts, self.article, self.chunk = client, prompts, article, chunk
         self.messages, self.calls = messages, calls
         self.attempts = settings.max_reasks + 1
         self.dropped = 0
+        self.drop_reasons: list[str] = []
+        self.context = f"{title or ''}\n{chunk.text}"
 
     async def run(self) -> list[ExtractedClaim]:
         kept: list[ExtractedClaim] = []
-        failing: list[tuple[WireClaim, str]] | None = None  # None: no readable answer yet
+        failing: list[tuple[Any, str]] | None = None  # None: no readable answer yet
         unreadable = ""
         for attempt in range(1, self.attempts + 1):
             content = await self._ask(attempt)
             try:
                 answer = parse_answer(content) if content is not None else None
-            except (ValidationError, ValueError) as exc:
+            except ValueError as exc:
                 answer, unreadable = None, _short(exc)
             if answer is None:  # unreadable: ask again; claims failing so far stay failing
                 unreadable = unreadable or "the server's response was not a chat completion"
@@ -154,16 +240,17 @@ class _ChunkSession:
             kept.extend(valid)
             if failing is not None:  # a re-ask: which failing claims came back, and how?
                 returned = [(v.text, v.quote) for v in valid] + [
-                    (w.claim, w.quote) for w, _ in invalid
+                    (_text(w, "claim"), _text(w, "quote")) for w, _ in invalid
                 ]
-                for wire, _ in failing:
-                    if not any(_resembles((wire.claim, wire.quote), r) for r in returned):
-                        self.dropped += 1  # left out, as the re-ask allows: dropped
+                for raw, why in failing:
+                    pair = (_text(raw, "claim"), _text(raw, "quote"))
+                    if not any(_resembles(pair, r) for r in returned):
+                        self._drop(raw, why)  # left out, as the re-ask allows: dropped
             failing = invalid
             if not failing:
                 return kept
             if attempt < self.attempts:
-                errors = [f'claim "{w.claim[:120]}": {why}' for w, why in failing]
+                errors = [f'claim "{_text(w, "claim")[:120]}": {why}' for w, why in failing]
                 self._reask(content, self.prompts.reask_claims_message(errors))
         if failing is None:
             raise ExtractionFailed(
@@ -171,8 +258,13 @@ class _ChunkSession:
                 f"{unreadable}",
                 self.calls,
             )
-        self.dropped += len(failing)
+        for raw, why in failing:
+            self._drop(raw, why)
         return kept
+
+    def _drop(self, raw: Any, why: str) -> None:
+        self.dropped += 1
+        self.drop_reasons.append(f'"{_text(raw, "claim")[:120]}": {why}')
 
     async def _ask(self, attempt: int) -> str | None:
         try:
@@ -182,6 +274,8 @@ class _ChunkSession:
             return None
         except ModelCallError as exc:
             self._log(exc.record, attempt)
+            if exc.record.finish_reason == "length":
+                raise _CutOff from None
             raise ExtractionFailed(exc.reason, self.calls, fatal=exc.fatal) from None
         self._log(record, attempt)
         return record.content
@@ -196,16 +290,25 @@ class _ChunkSession:
             self.messages = [*self.messages, {"role": "assistant", "content": content[:8000]}]
         self.messages = [*self.messages, {"role": "user", "content": instruction}]
 
-    def _validate(
-        self, wires: list[WireClaim]
-    ) -> tuple[list[ExtractedClaim], list[tuple[WireClaim, str]]]:
+    def _validate(self, proposed: list[Any]) -> tuple[list[ExtractedClaim], list[tuple[Any, str]]]:
+        """Each proposed claim: grounded, well-formed and supported by its quote, or the
+        reason it is not."""
         valid, invalid = [], []
         window = (self.chunk.start, self.chunk.end)
-        for wire in wires:
+        for raw in proposed:
+            if not isinstance(raw, dict):
+                invalid.append((raw, "a claim must be an object with a quote and a claim"))
+                continue
             try:
-                valid.append(ExtractedClaim.from_wire(wire, self.article, window))
+                claim = ExtractedClaim.from_answer(raw, self.article, window)
             except ValidationError as exc:
-                invalid.append((wire, _short(exc)))
+                invalid.append((raw, _short(exc)))
+                continue
+            near = paragraphs_around(self.article.text, claim.quote_start, claim.quote_end)
+            if why := unsupported(claim.text, claim.quote, near, self.context):
+                invalid.append((raw, why))
+                continue
+            valid.append(claim)
         return valid, invalid
 
 
@@ -238,29 +341,54 @@ def _same_claim(a: ExtractedClaim, b: ExtractedClaim) -> bool:
 
 def merge_claims(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
     """One claim per distinct assertion: the same claim found twice (overlapping chunks,
-    or listed twice) is kept once, with the higher score and any claimant either had."""
-    merged: list[ExtractedClaim] = []
-    for claim in claims:
-        for i, other in enumerate(merged):
-            if _same_claim(claim, other):
-                best, rest = sorted((other, claim), key=lambda c: -c.checkworthiness)
-                if best.claimant is None and rest.claimant is not None:
-                    best = best.model_copy(update={"claimant": rest.claimant})
-                merged[i] = best
-                break
+    or listed twice) is kept once, with the higher score and any claimant either had.
+
+    A claim is compared only with the kept claims that have its exact words (a hash
+    lookup) or whose quotes overlap its own (a sweep in text order), not with every
+    other claim: the offline extractor turns each sentence of a 10 MB file into a claim.
+    """
+    kept: list[ExtractedClaim] = []
+    by_words: dict[frozenset[str], int] = {}
+    ending: list[tuple[int, int]] = []  # (quote end, index in kept): quotes still open
+    open_now: set[int] = set()
+    for claim in sorted(claims, key=lambda c: (c.quote_start, c.quote_end)):
+        while ending and ending[0][0] <= claim.quote_start:
+            _, i = heapq.heappop(ending)
+            if kept[i].quote_end <= claim.quote_start:
+                open_now.discard(i)
+        words = frozenset(_words(claim.text))
+        same = by_words.get(words)
+        if same is None:
+            same = next((i for i in sorted(open_now) if _same_claim(claim, kept[i])), None)
+        if same is None:
+            kept.append(claim)
+            same = len(kept) - 1
         else:
-            merged.append(claim)
-    return unify_claimants(merged)
+            best, rest = sorted((kept[same], claim), key=lambda c: -c.checkworthiness)
+            if best.claimant is None and rest.claimant is not None:
+                best = best.model_copy(update={"claimant": rest.claimant})
+            kept[same] = best
+        by_words.setdefault(words, same)
+        open_now.add(same)
+        heapq.heappush(ending, (kept[same].quote_end, same))
+    return unify_claimants(kept)
 
 
 def unify_claimants(claims: list[ExtractedClaim]) -> list[ExtractedClaim]:
     """Within one article, "Lavrov" and "Sergey Lavrov" are one claimant: use the fuller
     name when exactly one fuller name contains all of the shorter one's words."""
     names = {c.claimant for c in claims if c.claimant}
-    words = {name: _words(name) for name in names}
+    words = {name: frozenset(_words(name)) for name in names}
+    having: dict[str, set[str]] = {}  # word -> the names that contain it
+    for name, its in words.items():
+        for word in its:
+            having.setdefault(word, set()).add(name)
     canonical: dict[str, str] = {}
     for name in names:
-        fuller = [n for n in names if n != name and words[name] < words[n]]
+        if not words[name]:
+            continue
+        rarest = min(words[name], key=lambda w: len(having[w]))
+        fuller = [n for n in having[rarest] if n != name and words[name] < words[n]]
         if len(fuller) == 1:
             canonical[name] = fuller[0]
         elif len(fuller) > 1:

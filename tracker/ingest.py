@@ -10,7 +10,7 @@ for many articles at once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import sqlalchemy as sa
@@ -18,8 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from tracker.config import Settings, get_settings
-from tracker.db import session_scope
+from tracker import lease
+from tracker.config import Settings
+from tracker.db import StorageError, session_scope, storage_problem
 from tracker.extract import ExtractionFailed, ExtractionResult, extract_claims
 from tracker.llm import CallRecord, ModelClient
 from tracker.matching import match_new_claims
@@ -35,6 +36,7 @@ from tracker.models import (
 )
 from tracker.offline import extract_offline, with_second_opinion
 from tracker.prompts import load_prompts
+from tracker.sanitize import scrub
 from tracker.schemas import ExtractedClaim
 
 
@@ -42,7 +44,8 @@ from tracker.schemas import ExtractedClaim
 class ImportOutcome:
     article_id: int | None
     title: str | None
-    state: Literal["extracted", "failed", "skipped"]
+    # busy: another import holds the article's lease (it is extracting it right now)
+    state: Literal["extracted", "failed", "skipped", "busy"]
     claims: int = 0
     dropped: int = 0
     error: str | None = None
@@ -51,14 +54,16 @@ class ImportOutcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Job:
     """One article to extract: its text, and its stored row and state if it has one.
 
-    A batch stores a new article together with its result (one write per article); the
-    dashboard stores it first (`add_article`), so a pasted text survives any failure.
+    A new article is stored (pending) when its lease is taken, just before the model call
+    (`claim`), so that another import sees it is being extracted; the dashboard stores it
+    first (`add_article`), so a pasted text survives any failure.
     """
 
     text: str
@@ -68,6 +73,8 @@ class Job:
     state: str | None = None  # None: not stored yet
     error: str | None = None
     data: ArticleCreate | None = None  # what to store, when not stored yet
+    warnings: list[str] = field(default_factory=list)  # what reading the input repaired
+    lease_owner: str | None = None  # the run holding the article's lease, once claimed
 
 
 def add_article(engine: Engine, data: ArticleCreate) -> tuple[Article, bool]:
@@ -124,9 +131,11 @@ def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
         article = session.exec(select(Article).where(Article.content_hash == digest)).first()
     source = item.source_path or "<input>"
     if article is None:
-        return Job(item.text, item.title, source, data=item)
+        return Job(item.text, item.title, source, data=item, warnings=item.warnings)
     _fill_in_metadata(engine, article, item)
-    return _job(article, source)
+    job = _job(article, source)
+    job.warnings = item.warnings
+    return job
 
 
 METADATA = ("title", "url", "outlet", "author", "published_at")
@@ -184,11 +193,52 @@ def import_article(
     return outcome
 
 
+def claim(
+    engine: Engine,
+    job: Job,
+    owner: str,
+    settings: Settings,
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
+) -> Job | ImportOutcome:
+    """Take the article's lease before any model call: the job, ready to extract; or an
+    outcome when there is nothing to do (another import is extracting it, or it was
+    extracted, or failed and is not to be retried, as it stands now in the database).
+    A new article is stored here, pending, so that other imports see it."""
+    with session_scope(engine) as session:
+        if job.article_id is None:
+            assert job.data is not None
+            article = _ensure_article(session, job.data)[0]
+        else:
+            article = session.get(Article, job.article_id)
+            if article is None:
+                raise LookupError(f"article {job.article_id} was deleted")
+        if not lease.acquire(session, article.id, owner, settings.worker_lease):
+            return ImportOutcome(article.id, job.title, "busy")
+        session.refresh(article)
+        claimed = _job(article, job.source)
+        claimed.warnings, claimed.lease_owner = job.warnings, owner
+        if (state := _nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
+            lease.release(session, article.id, owner)
+            return state
+        return claimed
+
+
+def _nothing_to_do(job: Job, *, force: bool, retry_failed: bool) -> ImportOutcome | None:
+    if job.state == "extracted" and not force:
+        return ImportOutcome(job.article_id, job.title, "skipped")
+    if job.state == "failed" and not (retry_failed or force):
+        return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
+    return None
+
+
 @dataclass
 class Extracted:
     """What the model phase produced for a job: claims, or the reason there are none."""
 
     job: Job
+    settings: Settings
     result: ExtractionResult | None = None
     failure: ExtractionFailed | None = None
 
@@ -203,30 +253,37 @@ async def extract_job(
 ) -> Extracted | ImportOutcome:
     """The model phase (no database): claims or a failure, or at once an outcome when
     there is nothing to do (extracted before, or failed before and not to be retried)."""
-    if job.state == "extracted" and not force:
-        return ImportOutcome(job.article_id, job.title, "skipped")
-    if job.state == "failed" and not (retry_failed or force):
-        return ImportOutcome(job.article_id, job.title, "skipped", error=job.error)
+    if (outcome := _nothing_to_do(job, force=force, retry_failed=retry_failed)) is not None:
+        return outcome
     if settings.uses_offline:
         return Extracted(
-            job, result=extract_offline(job.text, threshold=settings.offline_threshold)
+            job, settings, result=extract_offline(job.text, threshold=settings.offline_threshold)
         )
     try:
         result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
     except ExtractionFailed as failure:
-        return Extracted(job, failure=failure)
-    return Extracted(job, result=with_second_opinion(result))
+        return Extracted(job, settings, failure=failure)
+    return Extracted(job, settings, result=with_second_opinion(result))
 
 
 def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
     """The database phase: the article, its claims or failure, and the call log, in one
-    transaction. If the claims cannot be stored, the article and the log still are."""
+    transaction. If the claims cannot be stored, the article and the log still are.
+
+    Raises StorageError when the database itself cannot be written (read-only, full,
+    gone): every other article would fail the same way."""
     job, result, failure = extracted.job, extracted.result, extracted.failure
+    secrets = extracted.settings.secrets()
     if result is not None:
         try:
-            article_id, stored = _record_success(engine, job, result)
+            article_id, stored = _retrying(
+                lambda: _record_success(engine, job, result, extracted.settings)
+            )
         except Exception as exc:
-            failure = ExtractionFailed(f"could not store the claims: {exc}"[:500], result.calls)
+            reason, fatal = storage_problem(exc)
+            if fatal:
+                raise StorageError(reason) from None
+            failure = ExtractionFailed(f"could not store the claims: {reason}", result.calls)
         else:
             return ImportOutcome(
                 article_id,
@@ -234,12 +291,20 @@ def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
                 "extracted",
                 claims=stored,
                 dropped=result.dropped,
+                drop_reasons=[scrub(reason, secrets) for reason in result.drop_reasons],
                 new_article=job.article_id is None,
                 calls=len(result.calls),
                 **_tokens(result.calls),
             )
     assert failure is not None
-    article_id = _record_failure(engine, job, failure)
+    failure.reason = scrub(failure.reason, secrets)
+    try:
+        article_id = _retrying(lambda: _record_failure(engine, job, failure, secrets))
+    except Exception as exc:
+        reason, fatal = storage_problem(exc)
+        if fatal:
+            raise StorageError(reason) from None
+        raise
     return ImportOutcome(
         article_id,
         job.title,
@@ -252,6 +317,25 @@ def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
     )
 
 
+_RETRIED_SQLSTATES = {
+    "40P01",  # deadlock detected: two imports storing claims that match each other's
+    "40001",  # serialization failure
+    "23503",  # foreign key violation: a matched claim was replaced meanwhile
+}
+
+
+def _retrying(write, attempts: int = 3):
+    """Run a transaction again when PostgreSQL chose it as a deadlock's victim, or a claim
+    it matched was deleted by another import's commit in between; nothing was written."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except sa.exc.DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in _RETRIED_SQLSTATES or attempt == attempts:
+                raise
+
+
 async def run_job(
     engine: Engine,
     job: Job,
@@ -261,11 +345,22 @@ async def run_job(
     force: bool = False,
     retry_failed: bool = False,
 ) -> ImportOutcome:
-    """Both phases for one article; the database step runs in a worker thread."""
-    extracted = await extract_job(job, settings, client, force=force, retry_failed=retry_failed)
-    if isinstance(extracted, ImportOutcome):
-        return extracted
-    return await asyncio.to_thread(store, engine, extracted)
+    """Both phases for one article, with its lease; the database steps run in a thread."""
+    owner = lease.new_owner()
+    claimed = await asyncio.to_thread(
+        claim, engine, job, owner, settings, force=force, retry_failed=retry_failed
+    )
+    if isinstance(claimed, ImportOutcome):
+        return claimed
+    try:
+        extracted = await extract_job(
+            claimed, settings, client, force=force, retry_failed=retry_failed
+        )
+        if isinstance(extracted, ImportOutcome):
+            return extracted
+        return await asyncio.to_thread(store, engine, extracted)
+    finally:
+        await asyncio.to_thread(lease.release_all, engine, owner)
 
 
 def _stored_article(session: Session, job: Job) -> Article:
@@ -285,37 +380,51 @@ def _tokens(calls: list[CallRecord]) -> dict[str, int]:
     }
 
 
-def _log_calls(session: Session, article_id: int, calls: list[CallRecord], prompt_hash: str):
+def _log_calls(
+    session: Session,
+    article_id: int,
+    calls: list[CallRecord],
+    prompt_hash: str,
+    secrets: list[str],
+) -> None:
+    """The model-call log; every text in it scrubbed (a re-ask's request carries the
+    previous answer, which can hold whatever the server put in it, the key included)."""
     for call in calls:
-        session.add(
-            ModelCall(
-                article_id=article_id,
-                prompt_hash=prompt_hash,
-                **{
-                    k: v
-                    for k, v in vars(call).items()
-                    if k not in {"content", "request", "fallbacks"}
-                },
-                request=call.request_json(),
-            )
-        )
+        values = {
+            k: v for k, v in vars(call).items() if k not in {"content", "request", "fallbacks"}
+        }
+        values["request"] = call.request_json()
+        for name, value in values.items():
+            if isinstance(value, str):
+                values[name] = scrub(value, secrets)
+        session.add(ModelCall(article_id=article_id, prompt_hash=prompt_hash, **values))
 
 
-def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed) -> int:
+def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets: list[str]) -> int:
     """Keep the article with the reason. A configuration fault (`fatal`) leaves it pending,
-    so that the next import, once the setup is fixed, extracts it without being asked."""
+    so that the next import, once the setup is fixed, extracts it without being asked.
+    An article extracted meanwhile (by another import, or before a --force that failed)
+    stays extracted: its claims are there."""
     with session_scope(engine) as session:
         article = _stored_article(session, job)
-        article.extraction_state = "pending" if failure.fatal else "failed"
-        article.extraction_error = failure.reason
-        session.add(article)
         session.flush()
-        _log_calls(session, article.id, failure.calls, load_prompts().hash)
+        _lock(session, article.id)
+        session.refresh(article)
+        if article.extraction_state != "extracted":
+            article.extraction_state = "pending" if failure.fatal else "failed"
+            article.extraction_error = failure.reason
+            session.add(article)
+        _log_calls(session, article.id, failure.calls, load_prompts().hash, secrets)
+        if job.lease_owner:
+            lease.release(session, article.id, job.lease_owner)
         return article.id
 
 
-def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple[int, int]:
+def _record_success(
+    engine: Engine, job: Job, result: ExtractionResult, settings: Settings
+) -> tuple[int, int]:
     """Write the claims; on re-extraction, claims a reviewer has touched are kept."""
+    secrets = settings.secrets()
     with session_scope(engine) as session:
         article = _stored_article(session, job)
         session.flush()
@@ -327,13 +436,16 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
                 article_id=article.id,
                 model=result.model,
                 prompt_hash=result.prompt_hash,
-                **claim.model_dump(),
+                **{
+                    **claim.model_dump(),
+                    "text": scrub(claim.text, secrets),
+                    "claimant": claim.claimant and scrub(claim.claimant, secrets),
+                },
             )
             for claim in new
         ]
         session.add_all(rows)
         session.flush()
-        settings = get_settings()
         match_new_claims(session, rows, settings.match_suggest, settings.match_link)
         article.extraction_state = "extracted"
         article.extraction_error = None
@@ -342,16 +454,23 @@ def _record_success(engine: Engine, job: Job, result: ExtractionResult) -> tuple
         article.extracted_at = utcnow()
         article.claims_dropped = result.dropped
         session.add(article)
-        _log_calls(session, article.id, result.calls, result.prompt_hash)
+        _log_calls(session, article.id, result.calls, result.prompt_hash, secrets)
+        if job.lease_owner:
+            lease.release(session, article.id, job.lease_owner)
         return article.id, len(new)
 
 
 def _lock(session: Session, article_id: int) -> None:
     """Hold the article until this transaction ends, so that two imports storing the same
     article one after the other each see the claims of the other (and replace them) rather
-    than both adding theirs. PostgreSQL: a row lock; SQLite: the database's write lock,
-    taken now instead of at the first insert."""
+    than both adding theirs. SQLite: the database's write lock, taken now instead of at the
+    first insert. PostgreSQL: the row lock, after a lock all stores of claims share: a store
+    deletes the article's old claims (and their matches) and links its new claims to other
+    articles' claims, so two stores at once deadlocked on each other's rows, or linked a
+    claim the other had just deleted (a foreign-key violation). Stores take milliseconds;
+    the model calls, which take seconds, still run side by side."""
     if session.get_bind().dialect.name == "postgresql":
+        session.exec(sa.text("SELECT pg_advisory_xact_lock(7263532)"))  # "tracker" + 1
         statement = "SELECT id FROM article WHERE id = :id FOR UPDATE"
     else:
         statement = "UPDATE article SET id = id WHERE id = :id"

@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
+from tracker.sanitize import scrub
 
 if TYPE_CHECKING:  # the SDK is imported when the first request is made: a CLI that needs
     import httpx2  # no model (export, stats, a re-import) starts faster without it
     import openai
-
-_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 
 
 class ModelError(Exception):
@@ -62,14 +60,6 @@ class CallRecord:
 
     def request_json(self) -> str:
         return json.dumps(self.request, ensure_ascii=False)
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """`text` without the configured secrets or anything shaped like an API key."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 class RateGate:

@@ -66,6 +66,8 @@ class ArticleCreate(ArticleBase):
 
     text: str
     source_path: str | None = None
+    # What reading the input had to repair (stray bytes, lone surrogates): shown, not stored.
+    warnings: list[str] = Field(default_factory=list)
 
     @field_validator("text")
     @classmethod
@@ -104,6 +106,9 @@ class Article(ArticleBase, table=True):
     prompt_hash: str | None = Field(default=None, max_length=64)
     extracted_at: datetime | None = Timestamp(default=None)
     claims_dropped: int = Field(default=0, description="Model claims whose quote was not found")
+    # Who is extracting it, until when (tracker/lease.py): taken before the model call.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Timestamp(default=None, index=True)
 
 
 # --- Claims -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
@@ -16,14 +17,21 @@ from rich.progress import (
 )
 
 from tracker.batch import ItemReport
+from tracker.sanitize import printable
 
-SYMBOL = {"extracted": "✓", "skipped": "↷", "duplicate": "↷", "failed": "✗", "invalid": "✗"}
+SYMBOL = {
+    "extracted": "✓", "skipped": "↷", "duplicate": "↷", "busy": "↷", "failed": "✗", "invalid": "✗",
+}  # fmt: skip
 
 
 class ImportProgress:
-    def __init__(self, total: int | None, *, quiet: bool = False) -> None:
+    def __init__(
+        self, total: int | None, *, quiet: bool = False, shown: Callable[[str], str] = printable
+    ) -> None:
+        """`shown`: what may be printed of a line (no secret, no terminal control)."""
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
+        self.shown = shown
         self.counts = {"extracted": 0, "failed": 0, "skipped": 0}
         self.claims = 0
         self.tokens = 0
@@ -53,7 +61,9 @@ class ImportProgress:
 
     def update(self, item: ItemReport) -> None:
         self.done += 1
-        bucket = {"invalid": "failed", "duplicate": "skipped"}.get(item.state, item.state)
+        bucket = {"invalid": "failed", "duplicate": "skipped", "busy": "skipped"}.get(
+            item.state, item.state
+        )
         self.counts[bucket] += 1
         self.claims += item.claims
         self.tokens += item.prompt_tokens + item.completion_tokens
@@ -63,17 +73,25 @@ class ImportProgress:
         )
         self.bar.update(self.task, advance=1, status=status)
         if not self.quiet and not self.live:
-            print(f"  {SYMBOL[item.state]} {self._describe(item)}", file=sys.stderr, flush=True)
+            line = self.shown(f"  {SYMBOL[item.state]} {self._describe(item)}")
+            print(line, file=sys.stderr, flush=True)
 
     @staticmethod
     def _describe(item: ItemReport) -> str:
         name = item.title or item.source
         if item.state == "extracted":
-            dropped = f" ({item.dropped} not found in the text, dropped)" if item.dropped else ""
+            dropped = (
+                f" ({item.dropped} dropped: quote not in the text, or claim not supported by "
+                "it; --json says which)"
+                if item.dropped
+                else ""
+            )
             return f"{name}: {item.claims} claims{dropped}"
         if item.state == "skipped":
             why = "failed before (--retry-failed to retry)" if item.error else "already extracted"
             return f"{name}: {why}"
         if item.state == "duplicate":
             return f"{item.source}: same text as an earlier input"
+        if item.state == "busy":
+            return f"{name}: being extracted by another import (skipped)"
         return f"{item.source}: {item.error}"

@@ -10,8 +10,11 @@ and `.jsonl` (one object per line), each object with `text` and optional `title`
 from __future__ import annotations
 
 import codecs
+import datetime
 import glob
 import json
+import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import charset_normalizer
+import yaml
 from pydantic import ValidationError
 
 from tracker.models import ArticleCreate
@@ -68,17 +72,19 @@ def _title_from_name(path: Path) -> str:
 
 def expand(paths: Iterable[str], stdin_format: str = "txt") -> Iterator[Input | ReadError]:
     """Files named, files under folders named (recursively, sorted), glob patterns,
-    or "-" for standard input."""
+    or "-" for standard input. A folder or file found that cannot be read is a ReadError,
+    never skipped in silence."""
     for name in paths:
         if name == "-":
             yield Input("<stdin>", None, stdin_format)
             continue
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in FORMATS)
-            if not found:
+            found, errors = _walk(path)
+            yield from errors
+            if not found and not errors:
                 yield ReadError(name, f"no {', '.join(sorted(set(FORMATS)))} files in this folder")
-            yield from (Input(str(p), p, FORMATS[p.suffix.lower()]) for p in found if p.is_file())
+            yield from (Input(str(p), p, FORMATS[p.suffix.lower()]) for p in found)
         elif path.is_file():
             fmt = FORMATS.get(path.suffix.lower())
             yield (
@@ -95,26 +101,82 @@ def expand(paths: Iterable[str], stdin_format: str = "txt") -> Iterator[Input | 
             yield ReadError(name, "no such file or folder")
 
 
+def _walk(folder: Path) -> tuple[list[Path], list[ReadError]]:
+    """The files of a supported type under `folder` (sorted), and a ReadError for every
+    subfolder that cannot be listed and every link that leads nowhere. Linked folders are
+    followed once (a link loop is not a hang)."""
+    found: list[Path] = []
+    errors: list[ReadError] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            info = current.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(current) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            errors.append(ReadError(str(current), f"cannot read this folder: {_reason(exc)}"))
+            continue
+        for entry in listed:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    pending.append(path)
+                    continue
+                supported = path.suffix.lower() in FORMATS
+                if supported and (entry.is_file() or entry.is_symlink()):
+                    found.append(path)  # a broken link fails when read, with the reason
+            except OSError as exc:
+                errors.append(ReadError(str(path), _reason(exc)))
+    return sorted(found), sorted(errors, key=lambda e: e.source)
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file (deleted, or a link to nothing)"
+    return exc.strerror or str(exc)
+
+
 def decode(raw: bytes) -> str:
+    """Text from bytes (see `decode_with_warnings`), dropping the warnings."""
+    return decode_with_warnings(raw)[0]
+
+
+def decode_with_warnings(raw: bytes) -> tuple[str, list[str]]:
     """Text from bytes: UTF-8 (with or without BOM), UTF-16/32 (BOM, or the NUL pattern of
-    UTF-16 without one), else the detected encoding.
+    UTF-16 without one), else the detected encoding. UTF-8 with a few stray bytes is read
+    with those bytes replaced (U+FFFD), and a warning says so.
 
     Raises ValueError for binary data or text whose encoding cannot be told.
     """
     if (wide := _utf16_or_32(raw)) is not None:
-        return wide
+        return wide, []
     if b"\x00" in raw[:8192]:
         raise ValueError("binary file, not text")
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    replaced = raw.decode("utf-8-sig", "replace")
+    bad = replaced.count("\ufffd") - raw.count("\ufffd".encode())
+    valid_multibyte = sum(1 for ch in replaced if ord(ch) > 127) - bad
+    warning = (
+        f"not valid UTF-8: {bad} stray byte(s) replaced with \ufffd (the first at byte {first_bad})"
+    )
+    if valid_multibyte > 0 and bad <= valid_multibyte:
+        return replaced, [warning]  # UTF-8 with a stray byte or two, not another encoding
     best = charset_normalizer.from_bytes(raw).best()
     if best is None:
+        if bad * 1000 <= len(raw):
+            return replaced, [warning]
         raise ValueError("not text in any encoding we recognise")
     if best.encoding in _RARE_CODE_PAGES and (western := _as_western(raw)) is not None:
-        return western  # a few lines of French can look like Baltic DOS (cp775) to it
-    return str(best)
+        return western, []  # a few lines of French can look like Baltic DOS (cp775) to it
+    return str(best), []
 
 
 # DOS and classic Mac code pages: rare in news files, and the detector's wrong guess for a
@@ -166,63 +228,165 @@ def _wide(raw: bytes, codec: str) -> str:
     return text
 
 
-def _article(source: str, text: str, meta: dict[str, Any]) -> ArticleCreate | ReadError:
-    values = {"text": text, "source_path": source}
+MAX_FIELD_CHARS = 2_000  # a title, URL, outlet, author or date; longer is not metadata
+_SCALARS = (str, int, float, bool, datetime.date)
+
+
+def _field_value(field: str, value: Any) -> Any:
+    """A metadata value as the article stores it: a scalar of bounded size (authors may be
+    a list of them). Raises ValueError naming what is wrong, without printing the value:
+    a value can be anything a file holds (a nested list a YAML alias bomb expands to)."""
+    if isinstance(value, list) and field == "author":
+        if not all(isinstance(v, _SCALARS) for v in value):
+            raise ValueError("must be a name or a list of names")
+        value = ", ".join(str(v) for v in value)
+    elif not isinstance(value, _SCALARS):
+        raise ValueError(f"must be a single value, not a {type(value).__name__}")
+    if field != "published_at" or not isinstance(value, datetime.date):
+        value = str(value)
+        if len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"longer than {MAX_FIELD_CHARS:,} characters")
+    return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any, warnings: list[str], what: str) -> Any:
+    """A JSON string may hold half of a UTF-16 pair ("\\ud800"), which is no character and
+    cannot be stored or hashed: it becomes U+FFFD, with a warning."""
+    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+        count = len(_LONE_SURROGATE.findall(value))
+        warnings.append(f"{what}: {count} lone surrogate(s) (\\ud800-\\udfff) replaced with \ufffd")
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _article(
+    source: str, text: str, meta: dict[str, Any], warnings: list[str] | None = None
+) -> ArticleCreate | ReadError:
+    warnings = list(warnings or [])
+    values: dict[str, Any] = {"text": _without_surrogates(text, warnings, "text")}
+    values["source_path"] = _without_surrogates(source, [], "source")
     for field, aliases in METADATA_ALIASES.items():
         for alias in aliases:
             value = meta.get(alias)
             if value not in (None, "", []):
-                if isinstance(value, list):  # authors: ["A", "B"]
-                    value = ", ".join(str(v) for v in value)
-                values[field] = value if field == "published_at" else str(value)
+                try:
+                    value = _field_value(field, value)
+                except ValueError as exc:
+                    return ReadError(source, f"{alias}: {exc}")
+                values[field] = _without_surrogates(value, warnings, alias)
                 break
     try:
-        return ArticleCreate(**values)
+        return ArticleCreate(**values, warnings=warnings)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         return ReadError(source, f"{field}: {first['msg'].removeprefix('Value error, ')}")
 
 
-def _json_document(source: str, text: str) -> Iterator[Item]:
+def _json_document(source: str, text: str, warnings: list[str]) -> Iterator[Item]:
     """Articles from a JSON document: one object, or a list of objects."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield ReadError(source, f"invalid JSON at line {exc.lineno}: {exc.msg}")
+        data = _json_loads(text)
+    except ValueError as exc:
+        yield ReadError(source, str(exc))
         return
     if not isinstance(data, list):
-        yield _record(source, data)
+        yield _record(source, data, warnings)
         return
     for i, record in enumerate(data):
-        yield _record(f"{source}[{i}]", record)
+        yield _record(f"{source}[{i}]", record, warnings)
 
 
-def _record(source: str, record: Any) -> ArticleCreate | ReadError:
+def _json_loads(text: str) -> Any:
+    """JSON, or ValueError with a reason fit for the user (line number, or nesting)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+
+
+def _record(source: str, record: Any, warnings: list[str] | None = None) -> Item:
     if not isinstance(record, dict):
         return ReadError(source, 'expected a JSON object with a "text" field')
     text = record.get("text")
     if not isinstance(text, str):
         return ReadError(source, 'missing "text" (the article\'s text, a string)')
-    return _article(source, text, record)
+    return _article(source, text, record, warnings)
 
 
-def _markdown(source: str, text: str, path: Path | None) -> ArticleCreate | ReadError:
+MAX_FRONT_MATTER_CHARS = 64_000
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML without aliases: `*a` repeats a node by reference, so nine nested levels of them
+    (a 425-byte "alias bomb") stand for billions of strings."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _markdown(source: str, text: str, path: Path | None, warnings: list[str]) -> Item:
     import frontmatter
+    from frontmatter.default_handlers import YAMLHandler
 
-    try:
-        post = frontmatter.loads(text)
-    except Exception as exc:  # the YAML parser raises many kinds
-        return ReadError(source, f"unreadable front matter: {str(exc).splitlines()[0]}")
-    meta = dict(post.metadata)
+    handler = frontmatter.detect_format(text, frontmatter.handlers)
+    meta: dict[str, Any] = {}
+    content = text
+    if handler is not None:
+        try:
+            front, content = handler.split(text)
+        except ValueError:  # an opening delimiter with no closing one: no front matter
+            front = None
+        if front is not None:
+            if len(front) > MAX_FRONT_MATTER_CHARS:
+                return ReadError(
+                    source, f"front matter longer than {MAX_FRONT_MATTER_CHARS:,} characters"
+                )
+            try:
+                if isinstance(handler, YAMLHandler):
+                    loaded = yaml.load(front, Loader=_FrontMatterLoader)
+                else:
+                    loaded = handler.load(front)
+            except RecursionError:
+                return ReadError(source, "unreadable front matter: nested too deeply")
+            except Exception as exc:  # the YAML, TOML and JSON parsers raise many kinds
+                return ReadError(source, f"unreadable front matter: {_parser_error(exc)}")
+            if loaded is not None and not isinstance(loaded, dict):
+                return ReadError(source, "front matter must be keys and values (title: ...)")
+            meta = dict(loaded or {})
     if path and not any(meta.get(a) for a in METADATA_ALIASES["title"]):
         meta["title"] = _title_from_name(path)
-    return _article(source, post.content, meta)
+    return _article(source, content, meta, warnings)
 
 
-def _html(source: str, text: str) -> ArticleCreate | ReadError:
+def _parser_error(exc: Exception) -> str:
+    """A parser's complaint on one line: YAML's own message is several, ending in a caret."""
+    problem = getattr(exc, "problem", None)
+    if isinstance(problem, str):
+        mark = getattr(exc, "problem_mark", None)
+        return problem + (f" (line {mark.line + 1})" if mark is not None else "")
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+# A document type declaration, with its internal subset ("<!DOCTYPE html [ ... ]>"):
+# trafilatura leaves the subset's closing "]>" in the article text.
+_DOCTYPE = re.compile(r"^\s*(?:<\?xml[^>]*\?>\s*)?<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.S | re.I)
+
+
+def _html(source: str, text: str, warnings: list[str]) -> ArticleCreate | ReadError:
     import trafilatura
 
+    text = _DOCTYPE.sub("<!DOCTYPE html>", text, count=1)
     doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False)
     if doc is None or not (doc.text or "").strip():
         return ReadError(source, "no article text found in the HTML")
@@ -234,25 +398,45 @@ def _html(source: str, text: str) -> ArticleCreate | ReadError:
         "author": doc.author,
         "published_at": doc.date,
     }
-    return _article(source, body, meta)
+    return _article(source, body, meta, warnings)
 
 
 def parse(source: str, raw: bytes, fmt: str, path: Path | None) -> Iterator[Item]:
-    """The articles in one input's bytes."""
+    """The articles in one input's bytes. Whatever goes wrong reading them (a parser's
+    RecursionError, a value no article can hold) is this input's ReadError: one bad file
+    never stops a batch, the CLI's or the dashboard's."""
+    count = 0
     try:
-        text = decode(raw)
+        for item in _parse(source, raw, fmt, path):
+            count += 1
+            yield item
+    except Exception as exc:  # a bug or a parser's surprise: the input's error, not the run's
+        where = source if count == 0 else f"{source} (after {count} item(s))"
+        yield ReadError(where, f"could not be read: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    message = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _parse(source: str, raw: bytes, fmt: str, path: Path | None) -> Iterator[Item]:
+    try:
+        text, warnings = decode_with_warnings(raw)
     except ValueError as exc:
         yield ReadError(source, str(exc))
         return
     if fmt == "json":
-        yield from _json_document(source, text)
+        yield from _json_document(source, text, warnings)
     elif fmt == "md":
-        yield _markdown(source, text, path)
+        yield _markdown(source, text, path, warnings)
     elif fmt == "html":
-        yield _html(source, text)
+        yield _html(source, text, warnings)
     else:
         meta = {"title": _title_from_name(path)} if path else {}
-        yield _article(source, text, meta)
+        yield _article(source, text, meta, warnings)
 
 
 def _too_big(source: str, max_bytes: int) -> ReadError:
@@ -261,20 +445,34 @@ def _too_big(source: str, max_bytes: int) -> ReadError:
 
 
 def _jsonl_lines(item: Input, stream: IO[bytes], max_bytes: int) -> Iterator[Item]:
-    """JSON Lines read line by line, so an archive of any size streams in flat memory."""
-    for number, raw in enumerate(stream, 1):
+    """JSON Lines read line by line, so an archive of any size streams in flat memory. A
+    line longer than the limit is skipped without being held in memory whole."""
+    number = 0
+    while True:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            return
+        number += 1
         source = f"{item.source}:{number}"
-        if not raw.strip():
-            continue
-        if len(raw) > max_bytes:
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass  # the rest of the over-long line
             yield _too_big(source, max_bytes)
             continue
-        try:
-            record = json.loads(decode(raw))
-        except ValueError as exc:  # JSONDecodeError, or undecodable bytes
-            yield ReadError(source, f"invalid JSON: {getattr(exc, 'msg', exc)}")
+        if not raw.strip():
             continue
-        yield _record(source, record)
+        try:
+            text, warnings = decode_with_warnings(raw)
+            record = _json_loads(text)
+        except ValueError as exc:  # invalid JSON, undecodable bytes, nesting
+            reason = str(exc).replace(" at line 1:", ":")
+            yield ReadError(source, reason if reason.startswith("invalid JSON") else
+                            f"invalid JSON: {reason}")  # fmt: skip
+            continue
+        except Exception as exc:
+            yield ReadError(source, f"could not be read: {_describe(exc)}")
+            continue
+        yield _record(source, record, warnings)
 
 
 def read_articles(
@@ -293,29 +491,38 @@ def read_articles(
             yield item
             continue
         try:
-            if item.fmt == "jsonl":
-                if item.path is None:
-                    yield from _jsonl_lines(item, stdin or sys.stdin.buffer, max_bytes)
-                else:
-                    with item.path.open("rb") as stream:
-                        yield from _jsonl_lines(item, stream, max_bytes)
-                continue
-            if item.path is not None and item.path.stat().st_size > max_bytes:
-                yield _too_big(item.source, max_bytes)
-                continue
+            yield from _read_one(item, max_bytes, stdin)
+        except OSError as exc:  # e.g. a JSONL file deleted or unmounted while streaming
+            yield ReadError(item.source, _reason(exc))
+        except Exception as exc:  # whatever else: this input's error, and the batch goes on
+            yield ReadError(item.source, f"could not be read: {_describe(exc)}")
+
+
+def _read_one(item: Input, max_bytes: int, stdin: IO[bytes] | None) -> Iterator[Item]:
+    try:
+        if item.fmt == "jsonl":
             if item.path is None:
-                raw = (stdin or sys.stdin.buffer).read(max_bytes + 1)
+                yield from _jsonl_lines(item, stdin or sys.stdin.buffer, max_bytes)
             else:
-                raw = item.path.read_bytes()
-        except OSError as exc:
-            yield ReadError(item.source, exc.strerror or str(exc))
-            continue
-        if len(raw) > max_bytes:
+                with item.path.open("rb") as stream:
+                    yield from _jsonl_lines(item, stream, max_bytes)
+            return
+        if item.path is not None and item.path.stat().st_size > max_bytes:
             yield _too_big(item.source, max_bytes)
-        elif not raw.strip():
-            yield ReadError(item.source, "empty file")
+            return
+        if item.path is None:
+            raw = (stdin or sys.stdin.buffer).read(max_bytes + 1)
         else:
-            yield from parse(item.source, raw, item.fmt, item.path)
+            raw = item.path.read_bytes()
+    except OSError as exc:
+        yield ReadError(item.source, _reason(exc))
+        return
+    if len(raw) > max_bytes:
+        yield _too_big(item.source, max_bytes)
+    elif not raw.strip():
+        yield ReadError(item.source, "empty file")
+    else:
+        yield from parse(item.source, raw, item.fmt, item.path)
 
 
 def count_inputs(paths: Iterable[str]) -> int | None:

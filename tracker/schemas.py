@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tracker.grounding import ArticleIndex
 from tracker.models import ClaimType
+from tracker.sanitize import strip_bidi
 
 # --- Wire -----------------------------------------------------------------------------
 
@@ -55,7 +56,14 @@ _TYPE_ALIASES = {
     "statistical": "statistic",
     "number": "statistic",
     "causation": "causal",
+    "cause": "causal",
     "policy": "position",
+    "stance": "position",
+    "quote_attribution": "quote_attribution",
+    "quotation": "quote_attribution",
+    "predictions": "prediction",
+    "events": "event",
+    "forecast": "prediction",
 }
 
 
@@ -63,7 +71,7 @@ def normalise_claimant(name: str | None) -> str | None:
     """One spelling per claimant: no stray quotes, titles like "Mr.", or doubled spaces."""
     if name is None:
         return None
-    name = unicodedata.normalize("NFKC", _CONTROL.sub("", name))
+    name = unicodedata.normalize("NFKC", strip_bidi(_CONTROL.sub("", name)))
     name = re.sub(r"\s+", " ", name).strip(" \"'“”‘’.,;:")
     name = _HONORIFICS.sub("", name)
     return None if name.casefold() in _NO_CLAIMANT else name
@@ -103,7 +111,7 @@ class ExtractedClaim(BaseModel):
     @field_validator("text")
     @classmethod
     def _tidy_text(cls, value: str) -> str:
-        return re.sub(r"\s+", " ", _CONTROL.sub("", value)).strip()
+        return re.sub(r"\s+", " ", strip_bidi(_CONTROL.sub("", value))).strip()
 
     @field_validator("claimant", mode="before")
     @classmethod
@@ -114,7 +122,7 @@ class ExtractedClaim(BaseModel):
     @classmethod
     def _known_type(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = value.strip().lower().replace(" ", "_")
+            value = re.sub(r"[\s-]+", "_", value.strip().lower())
             return _TYPE_ALIASES.get(value, value)
         return value
 
@@ -122,13 +130,20 @@ class ExtractedClaim(BaseModel):
     def from_wire(
         cls, wire: WireClaim, article: ArticleIndex, window: tuple[int, int] | None = None
     ) -> ExtractedClaim:
-        return cls.model_validate(
-            {
-                "text": wire.claim,
-                "quote": wire.quote,
-                "claimant": wire.claimant,
-                "claim_type": wire.claim_type,
-                "checkworthiness": wire.checkworthiness,
-            },
-            context={"article": article, "window": window},
-        )
+        return cls.from_answer(wire.model_dump(), article, window)
+
+    @classmethod
+    def from_answer(
+        cls, raw: dict[str, Any], article: ArticleIndex, window: tuple[int, int] | None = None
+    ) -> ExtractedClaim:
+        """One claim as the model wrote it (a dict of its answer): keys it should not have
+        are ignored, a missing claimant or type gets the default, the type's spelling is
+        normalised ("Statistic", "statistics"); what is still wrong raises ValidationError."""
+        values = {
+            "text": raw.get("claim"),
+            "quote": raw.get("quote"),
+            "claimant": raw.get("claimant"),
+            "claim_type": raw.get("claim_type") or "other",
+            "checkworthiness": raw.get("checkworthiness"),
+        }
+        return cls.model_validate(values, context={"article": article, "window": window})

@@ -20,6 +20,10 @@ def run_migrations() -> None:
         with connection.begin():
             _one_at_a_time(connection)
             _configure_and_run(connection)
+            if connection.dialect.name == "sqlite":
+                from tracker.db import repair_search_triggers
+
+                repair_search_triggers(connection)
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.commit()
