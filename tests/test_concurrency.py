@@ -18,9 +18,9 @@ from tests.fakellm import FakeLLM, first_sentence_claim
 from tests.test_import_batch import _articles, _import_process
 from tracker import lease
 from tracker.db import create_db_engine, get_engine
-from tracker.extract import ExtractionFailed
 from tracker.ingest import Extracted, Job, add_article, store
 from tracker.models import Article, ArticleCreate, Claim, ModelCall, utcnow
+from tracker.results import ExtractionFailed
 
 
 def test_two_imports_at_once_ask_the_model_once_per_article(tmp_path, db_url):

@@ -8,9 +8,10 @@ import pytest
 
 from tests.conftest import SAMPLE
 from tracker.chunking import split_into_chunks
-from tracker.extract import merge_claims, parse_answer
+from tracker.extract import parse_answer
 from tracker.grounding import ArticleIndex
 from tracker.llm import scrub
+from tracker.results import merge_claims
 from tracker.schemas import ExtractedClaim, WireClaim, response_schema
 
 TEXT = SAMPLE.read_text(encoding="utf-8")

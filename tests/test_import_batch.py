@@ -186,6 +186,13 @@ def test_failed_articles_are_kept_and_retried_on_request(cli, tmp_path):
         again = cli(settings, "import", str(folder))  # failed ones wait for --retry-failed
         assert again.exit_code == 0 and "failed before" in again.stderr
 
+        # The dry run counts what the real run would do: the failed article is retried.
+        plans = [
+            json.loads(cli(settings, "import", *args, "--dry-run", "--json").stdout)
+            for args in ([str(folder)], [str(folder), "--retry-failed"], ["--retry-failed"])
+        ]
+        assert [(p["new"], p["previously_failed"]) for p in plans] == [(0, 1), (1, 0), (1, 0)]
+
         fake.fault = None
         retried = cli(settings, "import", "--retry-failed")
         assert retried.exit_code == 0, retried.stderr
@@ -465,7 +472,7 @@ def test_an_error_extracting_one_article_fails_only_that_article(cli, tmp_path, 
             raise RecursionError("maximum recursion depth exceeded")
         return real(text, **kwargs)
 
-    monkeypatch.setattr("tracker.ingest.extract_offline", extract)
+    monkeypatch.setattr("tracker.offline.extract_offline", extract)
     folder = _articles(tmp_path / "in", 3)
     (folder / "story-001.txt").write_text("BOOM: officials said 9 bridges are unsafe today.")
     settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", extractor="offline")

@@ -264,8 +264,8 @@ def test_grounding_and_merging_a_large_article_take_linear_time():
     (400 KB: 189 s). A generous bound, only to catch the quadratic path."""
     import time
 
-    from tracker.extract import merge_claims
     from tracker.grounding import ArticleIndex
+    from tracker.results import merge_claims
     from tracker.schemas import ExtractedClaim
 
     sentences = _distinct_sentences(20_000)

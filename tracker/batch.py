@@ -26,7 +26,7 @@ from tracker import lease
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
 from tracker.db import StorageError, check_writable, storage_problem
-from tracker.extract import ExtractionFailed
+from tracker.extractors import Extractor, make_extractor
 from tracker.ingest import (
     Extracted,
     ImportOutcome,
@@ -34,14 +34,14 @@ from tracker.ingest import (
     claim,
     extract_job,
     find_job,
-    known_response_format,
+    nothing_to_do,
     store,
 )
-from tracker.llm import ModelClient
 from tracker.models import Article, ArticleCreate, content_hash
 from tracker.pricing import cost_usd
 from tracker.prompts import load_prompts
 from tracker.readers import Item, ReadError
+from tracker.results import ExtractionFailed
 
 _DONE = object()
 
@@ -71,6 +71,7 @@ class BatchReport:
     seconds: float = 0.0
     stopped: str | None = None  # why the batch stopped early, if it did
     throttles: int = 0  # 429 answers seen
+    paid: bool = True  # the extractor spends tokens (a cost is shown)
 
     def count(self, *states: str) -> int:
         return sum(1 for item in self.items if item.state in states)
@@ -98,9 +99,9 @@ class BatchReport:
             "dropped": sum(item.dropped for item in self.items),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost_usd": None
-            if settings.uses_offline
-            else cost_usd(settings, self.prompt_tokens, self.completion_tokens),
+            "cost_usd": cost_usd(settings, self.prompt_tokens, self.completion_tokens)
+            if self.paid
+            else None,
             "seconds": round(self.seconds, 3),
             "rate_limited": self.throttles,
             "stopped": self.stopped,
@@ -136,6 +137,7 @@ async def run_batch(
     retry_failed: bool = False,
     on_item: Callable[[ItemReport], None] | None = None,
     owner: str | None = None,
+    extractor: Extractor | None = None,
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error).
 
@@ -150,10 +152,8 @@ async def run_batch(
     room = threading.Semaphore(4 * concurrency)  # read-ahead, so no worker waits on a disk
     halt = threading.Event()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
-    client = ModelClient(
-        settings, concurrency=concurrency, known_format=known_response_format(engine, settings)
-    )
-    report = BatchReport()
+    extractor = extractor or make_extractor(settings, engine=engine, concurrency=concurrency)
+    report = BatchReport(paid=extractor.paid)
     started = time.monotonic()
     leased: set[int] = set()  # articles this run is extracting, their leases to renew
 
@@ -259,7 +259,7 @@ async def run_batch(
             leased.add(claimed.article_id)
             try:
                 extracted = await extract_job(
-                    claimed, settings, client, force=force, retry_failed=retry_failed or force
+                    claimed, settings, extractor, force=force, retry_failed=retry_failed or force
                 )
             except Exception as exc:  # a bug on odd text: this article's failure, not the run's
                 extracted = Extracted(
@@ -297,9 +297,9 @@ async def run_batch(
     finally:
         halt.set()
         renewing.cancel()
-        report.throttles = client.gate.throttles
+        report.throttles = extractor.throttles
         report.seconds = time.monotonic() - started
-        await client.close()
+        await extractor.close()
         writer.shutdown(wait=True)
         with contextlib.suppress(Exception):  # what this run still holds (stopped, Ctrl-C)
             lease.release_all(engine, owner)
@@ -370,9 +370,15 @@ ANSWER_SHARE = 0.1
 
 
 def plan_batch(
-    engine: Engine, items: Iterable[Item], settings: Settings, *, force: bool = False
+    engine: Engine,
+    items: Iterable[Item | int],
+    settings: Settings,
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
 ) -> Plan:
-    """Read, validate, de-duplicate, count and estimate tokens for an import."""
+    """Read, validate, de-duplicate, count and estimate tokens for an import, skipping
+    exactly what the real run would skip (the same rule: `ingest.nothing_to_do`)."""
     plan = Plan()
     prompts = load_prompts()
     overhead = len(prompts.system) + len(prompts.user.template)
@@ -383,26 +389,31 @@ def plan_batch(
                 plan.invalid.append(item)
                 continue
             plan.articles += 1
-            digest = content_hash(item.text)
+            if isinstance(item, int):
+                stored = session.get(Article, item)
+                if stored is None:
+                    continue
+                text, digest, state = stored.text, stored.content_hash, stored.extraction_state
+            else:
+                text, digest = item.text, content_hash(item.text)
+                state = session.exec(
+                    select(Article.extraction_state).where(Article.content_hash == digest)
+                ).first()
             if digest in seen:
                 plan.duplicates += 1
                 continue
             seen.add(digest)
-            state = session.exec(
-                select(Article.extraction_state).where(Article.content_hash == digest)
-            ).first()
-            if state == "extracted" and not force:
-                plan.already_extracted += 1
-                continue
-            if state == "failed" and not force:
-                plan.previously_failed += 1
+            job = Job(text, None, "", state=state)
+            if nothing_to_do(job, force=force, retry_failed=retry_failed or force):
+                if state == "failed":
+                    plan.previously_failed += 1
+                else:
+                    plan.already_extracted += 1
                 continue
             plan.new += 1
             if settings.uses_offline:
                 continue  # no model, no tokens
-            chunks = split_into_chunks(
-                item.text, settings.chunk_chars, settings.chunk_overlap_chars
-            )
+            chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
             sent = sum(overhead + len(c.text) for c in chunks) // CHARS_PER_TOKEN
             plan.chunks += len(chunks)
             plan.prompt_tokens += sent

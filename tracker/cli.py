@@ -188,11 +188,14 @@ def import_(
         read_articles(paths, max_bytes=settings.max_article_bytes, stdin_format=stdin_format),
         overrides,
     )
+    stored = unfinished_articles(engine) if retry_failed else []
     if dry_run:
-        plan = plan_batch(engine, items, settings, force=force)
+        plan = plan_batch(
+            engine, itertools.chain(items, stored), settings, force=force,
+            retry_failed=retry_failed,
+        )  # fmt: skip
         _print_plan(plan, as_json)
         raise typer.Exit(1 if plan.invalid else 0)
-    stored = unfinished_articles(engine) if retry_failed else []
     total = count_inputs(paths) if "-" not in paths else None
     progress = ImportProgress(
         None if total is None else total + len(stored), quiet=quiet, shown=_shown
@@ -511,8 +514,9 @@ def _extract_function(settings: Settings, extractor: str):
     if not settings.model_configured:
         _err(NO_MODEL_MESSAGE)
         raise typer.Exit(2)
-    from tracker.extract import ExtractionFailed, extract_claims
+    from tracker.extract import extract_claims
     from tracker.llm import ModelClient
+    from tracker.results import ExtractionFailed
 
     def extract(text: str):
         async def run():

@@ -21,8 +21,8 @@ from sqlmodel import Session, select
 from tracker import lease
 from tracker.config import Settings
 from tracker.db import StorageError, session_scope, storage_problem
-from tracker.extract import ExtractionFailed, ExtractionResult, extract_claims
-from tracker.llm import CallRecord, ModelClient
+from tracker.extractors import Extractor, make_extractor
+from tracker.llm import CallRecord
 from tracker.matching import match_new_claims
 from tracker.models import (
     Article,
@@ -34,8 +34,8 @@ from tracker.models import (
     content_hash,
     utcnow,
 )
-from tracker.offline import extract_offline, with_second_opinion
 from tracker.prompts import load_prompts
+from tracker.results import ExtractionFailed, ExtractionResult
 from tracker.sanitize import scrub
 from tracker.schemas import ExtractedClaim
 
@@ -180,13 +180,11 @@ def import_article(
     job = _job(article, data.source_path or "<input>")
 
     async def run() -> ImportOutcome:
-        client = ModelClient(
-            settings, concurrency=1, known_format=known_response_format(engine, settings)
-        )
+        extractor = make_extractor(settings, engine=engine)
         try:
-            return await run_job(engine, job, settings, client, force=force, retry_failed=True)
+            return await run_job(engine, job, settings, extractor, force=force, retry_failed=True)
         finally:
-            await client.close()
+            await extractor.close()
 
     outcome = asyncio.run(run())
     outcome.new_article = new
@@ -219,13 +217,15 @@ def claim(
         session.refresh(article)
         claimed = _job(article, job.source)
         claimed.warnings, claimed.lease_owner = job.warnings, owner
-        if (state := _nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
+        if (state := nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
             lease.release(session, article.id, owner)
             return state
         return claimed
 
 
-def _nothing_to_do(job: Job, *, force: bool, retry_failed: bool) -> ImportOutcome | None:
+def nothing_to_do(job: Job, *, force: bool, retry_failed: bool) -> ImportOutcome | None:
+    """Why an article needs no extraction now (extracted already; failed and not to be
+    retried), or None. The one rule for imports, their dry runs and workers."""
     if job.state == "extracted" and not force:
         return ImportOutcome(job.article_id, job.title, "skipped")
     if job.state == "failed" and not (retry_failed or force):
@@ -246,24 +246,21 @@ class Extracted:
 async def extract_job(
     job: Job,
     settings: Settings,
-    client: ModelClient,
+    extractor: Extractor,
     *,
     force: bool = False,
     retry_failed: bool = False,
 ) -> Extracted | ImportOutcome:
-    """The model phase (no database): claims or a failure, or at once an outcome when
-    there is nothing to do (extracted before, or failed before and not to be retried)."""
-    if (outcome := _nothing_to_do(job, force=force, retry_failed=retry_failed)) is not None:
+    """The extraction phase (no database): claims or a failure, or at once an outcome
+    when there is nothing to do (extracted before, or failed before and not to be
+    retried)."""
+    if (outcome := nothing_to_do(job, force=force, retry_failed=retry_failed)) is not None:
         return outcome
-    if settings.uses_offline:
-        return Extracted(
-            job, settings, result=extract_offline(job.text, threshold=settings.offline_threshold)
-        )
     try:
-        result = await extract_claims(job.text, title=job.title, client=client, settings=settings)
+        result = await extractor.extract(job.text, title=job.title)
     except ExtractionFailed as failure:
         return Extracted(job, settings, failure=failure)
-    return Extracted(job, settings, result=with_second_opinion(result))
+    return Extracted(job, settings, result=result)
 
 
 def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
@@ -340,7 +337,7 @@ async def run_job(
     engine: Engine,
     job: Job,
     settings: Settings,
-    client: ModelClient,
+    extractor: Extractor,
     *,
     force: bool = False,
     retry_failed: bool = False,
@@ -354,7 +351,7 @@ async def run_job(
         return claimed
     try:
         extracted = await extract_job(
-            claimed, settings, client, force=force, retry_failed=retry_failed
+            claimed, settings, extractor, force=force, retry_failed=retry_failed
         )
         if isinstance(extracted, ImportOutcome):
             return extracted

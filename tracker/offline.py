@@ -32,7 +32,7 @@ import numpy as np
 from tracker.sanitize import strip_bidi
 
 if TYPE_CHECKING:
-    from tracker.extract import ExtractionResult
+    from tracker.results import ExtractionResult
 
 MODEL_FILE = "checkworthiness.npz"
 _TOKEN = re.compile(r"(?u)\b\w+\b")
@@ -349,8 +349,8 @@ def _containment(spans: list[tuple[int, int]]) -> Callable[[int, int], bool]:
 
 def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionResult:
     """Every sentence likely to be a factual claim, as a grounded claim."""
-    from tracker.extract import ExtractionResult, merge_claims
     from tracker.grounding import ArticleIndex
+    from tracker.results import ExtractionResult, merge_claims
     from tracker.schemas import ExtractedClaim
 
     model = load_model()
