@@ -1,43 +1,37 @@
-"""The `tracker` command: import articles, export claims, show the setup."""
+"""The `tracker` command: import articles, export claims, review, show the setup.
+
+Each command imports what it uses when it runs, so `tracker --help` and quick commands
+do not pay for the database layer, the HTTP client or the offline model.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, func, select
 
-from tracker import lease
-from tracker.batch import BatchReport, Plan, plan_batch, run_batch, unfinished_articles
-from tracker.claimreview import (
-    ClaimReviewError,
-    ImportCounts,
-    import_factchecks,
-    read_factchecks,
-    write_claimreview,
-)
-from tracker.config import NO_MODEL_MESSAGE, Settings, get_settings
-from tracker.db import StorageError, get_engine, refresh_statistics, storage_problem
-from tracker.export import FORMATS as EXPORT_FORMATS
-from tracker.export import ExportFilter, export
-from tracker.models import CLAIM_STATUSES, Article, ArticleCreate, Claim
-from tracker.progress import ImportProgress
-from tracker.prompts import load_prompts
-from tracker.readers import FORMATS, Item, ReadError, count_inputs, decode, read_articles
-from tracker.sanitize import printable, scrub
-from tracker.stats import collect as collect_stats
+if TYPE_CHECKING:  # commands import what they use when they run: `tracker --help` stays quick
+    from collections.abc import Iterable, Iterator
+
+    from sqlalchemy.engine import Engine
+
+    from tracker.batch import BatchReport, Plan
+    from tracker.config import Settings
+    from tracker.models import Claim
+    from tracker.readers import Item
+
+
+def get_settings() -> Settings:
+    """The configuration (environment, .env); a seam tests replace."""
+    from tracker.config import get_settings as configured
+
+    return configured()
+
 
 app = typer.Typer(
     help="Find, review and export the check-worthy claims in news articles.",
@@ -50,6 +44,8 @@ def _shown(text: str) -> str:
     """What may be printed of `text`: no secret (`scrub`, the same function every stored
     text goes through) and nothing a terminal would act on (an article's title can hold
     escape sequences)."""
+    from tracker.sanitize import printable, scrub
+
     try:
         secrets = get_settings().secrets()
     except Exception:  # settings that do not validate: nothing configured to hide
@@ -64,12 +60,19 @@ def _err(message: str) -> None:
 def _extracted_since(engine: Engine, started: datetime) -> int:
     """Articles whose extraction was stored since `started` (the writer thread may have
     committed some the progress display had not counted yet)."""
+    from sqlmodel import Session, func, select
+
+    from tracker.models import Article
+
     with Session(engine) as session:
         query = select(func.count()).select_from(Article).where(Article.extracted_at >= started)
         return session.exec(query).one()
 
 
 def _db_label(url: str) -> str:
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except sa_exc.ArgumentError:
@@ -79,6 +82,12 @@ def _db_label(url: str) -> str:
 def _open_database(url: str) -> Engine:
     """The migrated engine, or a one-line reason and exit 2 (a typo in the URL, a server
     that is down, a file that is not a database), never a traceback."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    from tracker.db import get_engine
+    from tracker.sanitize import scrub
+
     try:
         engine = get_engine(url)
         with engine.connect() as conn:
@@ -99,6 +108,8 @@ def _open_database(url: str) -> Engine:
 
 
 def _with_metadata(items: Iterable[Item], overrides: dict[str, Any]) -> Iterator[Item]:
+    from tracker.models import ArticleCreate
+
     values = {k: v for k, v in overrides.items() if v is not None}
     for item in items:
         yield item.model_copy(update=values) if values and isinstance(item, ArticleCreate) else item
@@ -148,6 +159,19 @@ def import_(
     Exit status: 0 when every article was extracted (or done before), 1 when any failed,
     2 for a usage or configuration error.
     """
+    import asyncio
+    import contextlib
+    import itertools
+
+    from sqlalchemy import exc as sa_exc
+
+    from tracker import lease
+    from tracker.batch import plan_batch, run_batch, unfinished_articles
+    from tracker.config import NO_MODEL_MESSAGE
+    from tracker.db import StorageError, refresh_statistics, storage_problem
+    from tracker.progress import ImportProgress
+    from tracker.readers import FORMATS, count_inputs, read_articles
+
     settings = get_settings()
     if extractor not in (None, "auto", "llm", "offline"):
         raise typer.BadParameter("use llm, offline or auto", param_hint="--extractor")
@@ -294,6 +318,11 @@ def export_(
 ) -> None:
     """Write the claims, with their sources, as JSON Lines or CSV; or the reviewed ones as
     schema.org ClaimReview JSON-LD."""
+    from tracker.claimreview import ClaimReviewError, write_claimreview
+    from tracker.export import FORMATS as EXPORT_FORMATS
+    from tracker.export import ExportFilter, export
+    from tracker.vocabulary import CLAIM_STATUSES
+
     formats = (*EXPORT_FORMATS, "claimreview")
     if fmt not in formats:
         raise typer.BadParameter(f"use one of {', '.join(formats)}", param_hint="--format")
@@ -333,6 +362,8 @@ def _file_mode(path: Path) -> int:
 
 def _write_atomically(output: Path, write) -> int:
     """Write beside the target, then rename: a failed export never leaves half a file."""
+    import tempfile
+
     if output.is_dir():
         raise typer.BadParameter(f"{output} is a folder; name a file", param_hint="--output")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -355,6 +386,9 @@ def import_factchecks_(
     ],
 ) -> None:
     """Load published fact-checks (schema.org ClaimReview); new claims are compared with them."""
+    from tracker.claimreview import ImportCounts, import_factchecks, read_factchecks
+    from tracker.readers import ReadError
+
     engine = _open_database(get_settings().database_url)
     totals = ImportCounts()
     for path in files:
@@ -381,6 +415,8 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts by status, claim type, outlet and claimant, and extraction failures."""
+    from tracker.stats import collect as collect_stats
+
     data = collect_stats(_open_database(get_settings().database_url), top=top)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -420,6 +456,7 @@ def score(
 ) -> None:
     """Print the check-worthiness (0-1) of each input line, in order, by the offline model."""
     from tracker.offline import load_model
+    from tracker.readers import decode
 
     if file is None:
         text = sys.stdin.read()
@@ -503,28 +540,26 @@ def eval_(
 
 def _extract_function(settings: Settings, extractor: str):
     """A text -> claims function for `tracker eval`, and its check-worthy threshold."""
-    from tracker.offline import extract_offline, load_model
+    import asyncio
 
-    if extractor == "offline":
-        model = load_model()
-        return (
-            lambda text: extract_offline(text, threshold=settings.offline_threshold).claims,
-            model.checkworthy_threshold,
-        )
-    if not settings.model_configured:
+    from tracker.config import NO_MODEL_MESSAGE
+    from tracker.extractors import make_extractor
+    from tracker.offline import load_model
+    from tracker.results import ExtractionFailed
+
+    if extractor == "llm" and not settings.model_configured:
         _err(NO_MODEL_MESSAGE)
         raise typer.Exit(2)
-    from tracker.extract import extract_claims
-    from tracker.llm import ModelClient
-    from tracker.results import ExtractionFailed
+    chosen = settings.model_copy(update={"extractor": extractor})
+    threshold = load_model().checkworthy_threshold if extractor == "offline" else 0.5
 
     def extract(text: str):
         async def run():
-            client = ModelClient(settings, concurrency=4)
+            found = make_extractor(chosen, concurrency=4)
             try:
-                return await extract_claims(text, title=None, client=client, settings=settings)
+                return await found.extract(text, title=None)
             finally:
-                await client.close()
+                await found.close()
 
         try:
             return asyncio.run(run()).claims
@@ -532,7 +567,7 @@ def _extract_function(settings: Settings, extractor: str):
             _err(f"  a document failed: {failure.reason}")
             return []
 
-    return extract, 0.5
+    return extract, threshold
 
 
 # --- The review desk from the command line --------------------------------------------
@@ -542,8 +577,8 @@ def _queue_filter(
     status, claim_type, claimant, outlet, article, since, until, min_score, max_score,
     search, one_per_cluster, assignee, reviewer, dismissed,
 ):  # fmt: skip
-    from tracker.models import CLAIM_TYPES
     from tracker.queue import DISMISSED_CHOICES, QueueFilter
+    from tracker.vocabulary import CLAIM_STATUSES, CLAIM_TYPES
 
     for value in status or []:
         if value not in CLAIM_STATUSES:
@@ -598,6 +633,7 @@ def claims(
     """The review queue, as the dashboard shows it: the same filters, sorts and pages.
     With --json, each claim carries its `version`, for `tracker review ID@VERSION`."""
     from tracker.queue import SORT_WORDS, page_rows, status_counts, total
+    from tracker.sanitize import printable
 
     if sort not in SORT_WORDS:
         raise typer.BadParameter(f"use {', '.join(SORT_WORDS)}", param_hint="--sort")
@@ -628,14 +664,8 @@ def claims(
             who = f" → {c.assignee}" if c.assignee else ""
             typer.echo(
                 f"{c.id:>7}  {c.checkworthiness:.2f}  {c.status:<12}{flags}{who}  "
-                f"{_printable(c.text)}"
+                f"{printable(c.text)}"
             )
-
-
-def _printable(text: str) -> str:
-    """One line of untrusted text, without control characters that would drive the
-    terminal."""
-    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 @app.command()
@@ -672,7 +702,8 @@ def review(
     from pydantic import ValidationError
 
     from tracker import review as desk
-    from tracker.models import STANCES, SourceCreate
+    from tracker.models import SourceCreate
+    from tracker.vocabulary import CLAIM_STATUSES, STANCES
 
     if not (actor or "").strip():
         raise typer.BadParameter("say who acts: --as NAME or TRACKER_REVIEWER", param_hint="--as")
@@ -735,6 +766,10 @@ def review(
 
 
 def _claims_by_id(engine: Engine, ids: list[int]) -> list[Claim]:
+    from sqlmodel import Session, select
+
+    from tracker.models import Claim
+
     with Session(engine) as session:
         return list(session.exec(select(Claim).where(Claim.id.in_(ids)).order_by(Claim.id)))
 
@@ -742,6 +777,11 @@ def _claims_by_id(engine: Engine, ids: list[int]) -> list[Claim]:
 @app.command()
 def info() -> None:
     """Show the configuration in use (never secrets) and what the database holds."""
+    from sqlmodel import Session, func, select
+
+    from tracker.models import Article, Claim
+    from tracker.prompts import load_prompts
+
     settings = get_settings()
     engine = _open_database(settings.database_url)
     with Session(engine) as session:

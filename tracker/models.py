@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 import sqlalchemy as sa
 from pydantic import AnyHttpUrl, field_validator
 from sqlmodel import Field, SQLModel
 
-ClaimStatus = Literal["unreviewed", "in_progress", "checked", "disputed", "inconclusive"]
-ClaimType = Literal[
-    "statistic", "quote_attribution", "event", "prediction", "causal", "position", "other"
-]
-Stance = Literal["supports", "refutes", "context"]
-ExtractionState = Literal["pending", "extracted", "failed"]
-Role = Literal["viewer", "reviewer", "admin"]
-
-CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
-CLAIM_TYPES: tuple[str, ...] = get_args(ClaimType)
-STANCES: tuple[str, ...] = get_args(Stance)
-EXTRACTION_STATES: tuple[str, ...] = get_args(ExtractionState)
-ROLES: tuple[str, ...] = get_args(Role)
+from tracker.vocabulary import (  # noqa: F401  (re-exported: the models' vocabulary)
+    CLAIM_STATUSES,
+    CLAIM_TYPES,
+    EXTRACTION_STATES,
+    MATCH_STATES,
+    ROLES,
+    STANCES,
+    ClaimStatus,
+    ClaimType,
+    ExtractionState,
+    MatchState,
+    Role,
+    Stance,
+)
 
 
 def utcnow() -> datetime:
@@ -281,8 +281,6 @@ class Reviewer(SQLModel, table=True):
     added_at: datetime = Timestamp(default_factory=utcnow)
 
 
-MatchState = Literal["suggested", "linked", "confirmed", "rejected"]
-MATCH_STATES: tuple[str, ...] = get_args(MatchState)
 
 
 class ClaimMatch(SQLModel, table=True):
