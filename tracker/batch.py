@@ -138,24 +138,28 @@ async def run_batch(
     on_item: Callable[[ItemReport], None] | None = None,
     owner: str | None = None,
     extractor: Extractor | None = None,
+    read_ahead: int | None = None,
+    stop: threading.Event | None = None,
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error).
 
     Raises StorageError before any model call when the database cannot be written; a
     storage fault that will repeat during the run stops it (`BatchReport.stopped`).
-    `owner` names this run on the leases it takes (tracker/lease.py).
+    `owner` names this run on the leases it takes (tracker/lease.py). `read_ahead`: how
+    many inputs are read before a worker is free for them (default 4 x concurrency).
+    `stop` (a worker's SIGTERM): start nothing more; what is in flight finishes, and the
+    leases of what was read ahead are given back.
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
     loop = asyncio.get_running_loop()
     ready: asyncio.Queue[Any] = asyncio.Queue()
-    room = threading.Semaphore(4 * concurrency)  # read-ahead, so no worker waits on a disk
+    room = threading.Semaphore(read_ahead or 4 * concurrency)  # so no worker waits on a disk
     halt = threading.Event()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
     extractor = extractor or make_extractor(settings, engine=engine, concurrency=concurrency)
     report = BatchReport(paid=extractor.paid)
     started = time.monotonic()
-    leased: set[int] = set()  # articles this run is extracting, their leases to renew
 
     def hand_over(item: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: the batch is over
@@ -223,8 +227,6 @@ async def run_batch(
         except Exception as exc:  # e.g. the database is gone: this item fails
             done(failed(job, exc))
         finally:
-            if job.article_id is not None:
-                leased.discard(job.article_id)
             write_slots.release()
 
     async def work() -> None:
@@ -239,7 +241,7 @@ async def run_batch(
             if isinstance(item, ItemReport):  # unreadable, or a repeat
                 done(item)
                 continue
-            if report.stopped:
+            if report.stopped or (stop is not None and stop.is_set()):
                 return
             try:  # the lease, before any model call
                 claimed = await loop.run_in_executor(
@@ -256,7 +258,8 @@ async def run_batch(
                 done(outcome_report(item, claimed))
                 continue
             assert claimed.article_id is not None
-            leased.add(claimed.article_id)
+            if stop is not None and stop.is_set():  # stopped while this was being claimed
+                return  # (its lease is given back with the others at the end)
             try:
                 extracted = await extract_job(
                     claimed, settings, extractor, force=force, retry_failed=retry_failed or force
@@ -280,12 +283,12 @@ async def run_batch(
             task.add_done_callback(storing.discard)
 
     async def keep_leases() -> None:
-        """Renew the leases of the articles in flight, well before they run out."""
+        """Renew this run's leases, well before they run out."""
         while True:
             await asyncio.sleep(settings.worker_lease / 3)
             with contextlib.suppress(Exception):  # a failed renewal: the store reports it
                 await loop.run_in_executor(
-                    writer, lease.renew, engine, set(leased), owner, settings.worker_lease
+                    writer, lease.renew_all, engine, owner, settings.worker_lease
                 )
 
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)

@@ -153,8 +153,13 @@ def import_(
         float | None,
         typer.Option(min=0, max=1, help="Send only paragraphs the offline model scores this high."),
     ] = None,
+    enqueue: Annotated[
+        bool,
+        typer.Option(help="Only store the articles as pending, for `tracker worker` to extract."),
+    ] = False,
 ) -> None:
-    """Store articles and extract their check-worthy claims with the configured model.
+    """Store articles and extract their check-worthy claims with the configured model
+    (or, with --enqueue, store them for workers and return at once).
 
     Exit status: 0 when every article was extracted (or done before), 1 when any failed,
     2 for a usage or configuration error.
@@ -213,6 +218,9 @@ def import_(
         overrides,
     )
     stored = unfinished_articles(engine) if retry_failed else []
+    if enqueue and not dry_run:
+        _enqueue(engine, items, stored, force=force, retry_failed=retry_failed, quiet=quiet,
+                 as_json=as_json)  # fmt: skip
     if dry_run:
         plan = plan_batch(
             engine, itertools.chain(items, stored), settings, force=force,
@@ -262,6 +270,107 @@ def import_(
             _err(f"Could not refresh the query planner's statistics: {storage_problem(exc)[0]}")
     _print_report(report, settings, as_json)
     # A stop is a configuration fault (key, model, server): 2, as the README says.
+    raise typer.Exit(2 if report.stopped else 1 if report.failures else 0)
+
+
+def _enqueue(engine: Engine, items, stored: list[int], *, force: bool, retry_failed: bool,
+             quiet: bool, as_json: bool) -> None:  # fmt: skip
+    """`tracker import --enqueue`: store, queue, report, exit (no model call)."""
+    from tracker.workqueue import _requeue, enqueue
+
+    for article_id in stored:  # --retry-failed: the failed ones go back in the queue
+        _requeue(engine, article_id)
+
+    def said(source: str, what: str) -> None:
+        if not quiet:
+            _err(_shown(f"  {source}: {what}"))
+
+    report = enqueue(engine, items, force=force, retry_failed=retry_failed, on_item=said)
+    queued = len(report.queued) + len(stored)
+    _err(
+        f"{queued} article(s) queued, {len(report.already)} done before, "
+        f"{len(report.invalid)} unreadable, {report.duplicates} repeated. "
+        "Workers extract them: tracker worker"
+    )
+    if as_json:
+        typer.echo(json.dumps({
+            "queued": [{"article_id": i, "source": _shown(s)} for i, s in report.queued]
+            + [{"article_id": i, "source": f"article {i}"} for i in stored],
+            "already": [{"article_id": i, "source": _shown(s), "state": st}
+                        for i, s, st in report.already],
+            "invalid": [{"source": _shown(e.source), "reason": e.reason} for e in report.invalid],
+        }, indent=2))  # fmt: skip
+    raise typer.Exit(1 if report.invalid else 0)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, max=256, help="Requests at once.")
+    ] = None,
+    until_empty: Annotated[
+        bool, typer.Option(help="Exit when no article is pending (scripts, cron, tests).")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between looks at an empty queue.")
+    ] = 2.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and summary.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout at the end.")
+    ] = False,
+) -> None:
+    """Extract the articles waiting in the queue (`tracker import --enqueue`, the
+    dashboard), until stopped. Run as many as the model's rate limit allows, on any
+    machines sharing one PostgreSQL database; on SQLite, one at a time.
+
+    SIGTERM or Ctrl-C: finish the articles in flight and stop (a second one stops at once,
+    giving the unfinished articles back to the queue)."""
+    import asyncio
+    import signal
+    import threading
+
+    from tracker.db import StorageError
+    from tracker.progress import ImportProgress
+    from tracker.workqueue import WorkerBusy, work
+
+    settings = get_settings()
+    engine = _open_database(settings.database_url)
+    stop = threading.Event()
+    progress = ImportProgress(None, quiet=quiet, shown=_shown)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def halt() -> None:
+            if stop.is_set():
+                task.cancel()  # a second signal: stop now
+                return
+            stop.set()
+            _err("Stopping: finishing the articles in flight (again to stop at once).")
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, halt)
+        return await work(
+            engine, settings, concurrency=concurrency or settings.concurrency,
+            until_empty=until_empty, stop=stop, on_item=progress.update, poll=poll,
+        )  # fmt: skip
+
+    if not quiet:
+        _err(f"Worker on {_db_label(settings.database_url)}; waiting for articles ...")
+    try:
+        with progress:
+            report = asyncio.run(main())
+    except WorkerBusy as busy:
+        _err(f"Not started: {busy}.")
+        raise typer.Exit(2) from None
+    except StorageError as refused:
+        _err(f"Cannot write to the database {_db_label(settings.database_url)}: {refused}")
+        raise typer.Exit(2) from None
+    except asyncio.CancelledError:
+        _err("Stopped; the articles in flight went back to the queue.")
+        raise typer.Exit(130) from None
+    _print_report(report, settings, as_json)
     raise typer.Exit(2 if report.stopped else 1 if report.failures else 0)
 
 
@@ -417,14 +526,15 @@ def stats(
     """Counts by status, claim type, outlet and claimant, and extraction failures."""
     from tracker.stats import collect as collect_stats
 
-    data = collect_stats(_open_database(get_settings().database_url), top=top)
+    settings = get_settings()
+    data = collect_stats(_open_database(settings.database_url), settings, top=top)
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(_shown(json.dumps(data, indent=2, default=str)))
         return
     ex = data["extraction"]
     typer.echo(
         f"{data['articles']} articles ({ex['extracted']} extracted, {ex['pending']} pending, "
-        f"{ex['failed']} failed), {data['claims']} claims, "
+        f"{ex['failed']} failed), {data['claims']} claims ({data['dismissed']} dismissed), "
         f"{data['tokens']['prompt'] + data['tokens']['completion']:,} tokens used"
     )
     matches = ", ".join(f"{n} {state}" for state, n in sorted(data["matches"].items()))
@@ -432,6 +542,18 @@ def stats(
         f"Same claim elsewhere: {matches or 'none found'}; "
         f"{data['fact_checks']} published fact-checks loaded"
     )
+    queue = data["queue"]
+    typer.echo(
+        f"\nExtraction queue: {queue['pending']} pending ({len(queue['leased'])} being "
+        f"extracted), {queue['failed']} failed; {len(queue['workers'])} worker(s) running"
+    )
+    for found in queue["workers"]:
+        typer.echo(_shown(f"  worker {found['owner']} (x{found['concurrency']}) since "
+                          f"{found['started_at']:%Y-%m-%d %H:%M:%S}, seen "
+                          f"{found['seen_at']:%H:%M:%S}"))  # fmt: skip
+    for held in queue["leased"]:
+        since = f"{held['since']:%Y-%m-%d %H:%M:%S}" if held["since"] else "?"
+        typer.echo(_shown(f"  article {held['article_id']}: {held['owner']}, since {since}"))
     for title, key in [
         ("status", "by_status"),
         ("claim type", "by_claim_type"),
@@ -440,12 +562,12 @@ def stats(
     ]:
         typer.echo(f"\nBy {title}:")
         for name, count in data[key].items():
-            typer.echo(f"  {count:>8}  {name}")
+            typer.echo(_shown(f"  {count:>8}  {name}"))
     if data["failures"]:
         typer.echo(f"\nFailed extractions (first {top}; retry: tracker import --retry-failed):")
         for failure in data["failures"]:
             name = failure["title"] or failure["source"] or f"article {failure['article_id']}"
-            typer.echo(f"  {name}: {failure['reason']}")
+            typer.echo(_shown(f"  {name}: {failure['reason']}"))
 
 
 @app.command()

@@ -47,10 +47,11 @@ def acquire(session: Session | Connection, article_id: int, owner: str, seconds:
     """Take the article's lease for `owner`: True unless another live run holds it."""
     now = utcnow()
     until = now + timedelta(seconds=seconds)
+    since = sa.case((Article.lease_owner == owner, Article.leased_at), else_=now)
     taken = session.execute(
         sa.update(Article)
         .where(Article.id == article_id, _free(owner, now))
-        .values(lease_owner=owner, lease_expires_at=until),
+        .values(lease_owner=owner, lease_expires_at=until, leased_at=since),
         execution_options=_PLAIN,
     ).rowcount
     if taken:
@@ -64,7 +65,7 @@ def acquire(session: Session | Connection, article_id: int, owner: str, seconds:
         session.execute(
             sa.update(Article)
             .where(Article.id == article_id, Article.lease_owner == holder)
-            .values(lease_owner=owner, lease_expires_at=until),
+            .values(lease_owner=owner, lease_expires_at=until, leased_at=now),
             execution_options=_PLAIN,
         ).rowcount
     )
@@ -93,7 +94,7 @@ def release(session: Session | Connection, article_id: int, owner: str) -> None:
     session.execute(
         sa.update(Article)
         .where(Article.id == article_id, Article.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None),
+        .values(lease_owner=None, lease_expires_at=None, leased_at=None),
         execution_options=_PLAIN,
     )
 
@@ -117,5 +118,15 @@ def release_all(engine: Engine, owner: str) -> None:
         conn.execute(
             sa.update(Article)
             .where(Article.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
+            .values(lease_owner=None, lease_expires_at=None, leased_at=None)
+        )
+
+
+def renew_all(engine: Engine, owner: str, seconds: float) -> None:
+    """Extend every lease `owner` holds: the heartbeat of a run or a worker."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(Article)
+            .where(Article.lease_owner == owner)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
         )

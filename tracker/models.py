@@ -93,6 +93,8 @@ class ArticleCreate(ArticleBase):
 class Article(ArticleBase, table=True):
     __table_args__ = (
         sa.CheckConstraint(one_of("extraction_state", EXTRACTION_STATES), name="article_state"),
+        # The work queue: the oldest pending articles first (tracker/workqueue.py).
+        sa.Index("ix_article_state_id", "extraction_state", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -109,6 +111,7 @@ class Article(ArticleBase, table=True):
     # Who is extracting it, until when (tracker/lease.py): taken before the model call.
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Timestamp(default=None, index=True)
+    leased_at: datetime | None = Timestamp(default=None)
 
 
 # --- Claims -------------------------------------------------------------------------
@@ -281,8 +284,6 @@ class Reviewer(SQLModel, table=True):
     added_at: datetime = Timestamp(default_factory=utcnow)
 
 
-
-
 class ClaimMatch(SQLModel, table=True):
     """An earlier claim that may say what a newer one says, and what was decided about it."""
 
@@ -324,3 +325,15 @@ class FactCheck(SQLModel, table=True):
     claimant: str | None = None
     appearance_url: str | None = Field(default=None, sa_type=sa.Text)
     imported_at: datetime = Timestamp(default_factory=utcnow)
+
+
+class Worker(SQLModel, table=True):
+    """An extraction worker that is (or was) running: `tracker worker`, or the dashboard's
+    own. `seen_at` is its heartbeat; one not seen for a lease's length is gone."""
+
+    owner: str = Field(primary_key=True, max_length=200, description="its lease owner name")
+    host: str = Field(max_length=200)
+    pid: int
+    concurrency: int
+    started_at: datetime = Timestamp(default_factory=utcnow)
+    seen_at: datetime = Timestamp(default_factory=utcnow)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from tracker.config import Settings
 from tracker.models import Article, Claim, ClaimMatch, FactCheck, ModelCall, ReviewEvent
 from tracker.queue import QueueFilter, where
 
@@ -24,7 +25,10 @@ def _counts(session: Session, column: Any, *, join_article: bool = False, top: i
     return {str(key) if key is not None else "(none)": n for key, n in session.exec(query)}
 
 
-def collect(engine: Engine, *, top: int = 10) -> dict[str, Any]:
+def collect(engine: Engine, settings: Settings, *, top: int = 10) -> dict[str, Any]:
+    from tracker import workqueue
+
+    queue = workqueue.state(engine, settings, top=top)
     with Session(engine) as session:
         states = dict(
             session.exec(
@@ -61,6 +65,12 @@ def collect(engine: Engine, *, top: int = 10) -> dict[str, Any]:
             ),
             "fact_checks": session.exec(select(func.count()).select_from(FactCheck)).one(),
             "tokens": {"prompt": int(tokens[0]), "completion": int(tokens[1])},
+            "queue": {
+                "pending": queue.pending,
+                "failed": queue.failed,
+                "leased": [vars(held) for held in queue.leased],
+                "workers": [worker.model_dump() for worker in queue.workers],
+            },
             "failures": [
                 {"article_id": i, "title": t, "source": s, "reason": e} for i, t, s, e in failures
             ],

@@ -1,0 +1,339 @@
+"""Extraction as a service: pending articles are a queue in the database, and workers
+(`tracker worker`, on any number of machines sharing one PostgreSQL) take them.
+
+    enqueue  store articles as pending, no model call (`tracker import --enqueue`,
+             the dashboard's Import)
+    take     lease the oldest free pending articles: one UPDATE ... RETURNING over
+             SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same one
+    work     a worker: take, extract and store through the same pipeline as
+             `tracker import` (tracker/batch.py), with a heartbeat on its leases
+
+A worker that dies leaves leases that run out after TRACKER_WORKER_LEASE seconds (at once
+when it ran on this machine and its process is gone): another worker takes the articles
+again. SQLite allows one writer at a time, so one worker at a time (a file lock beside the
+database says whether one is running).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, func, select
+
+from tracker import lease
+from tracker.config import Settings
+from tracker.ingest import add_article
+from tracker.models import Article, ArticleCreate, Worker, content_hash, utcnow
+from tracker.readers import Item, ReadError
+
+
+class WorkerBusy(RuntimeError):
+    """Another worker already runs on this SQLite database."""
+
+
+# --- Putting work in -----------------------------------------------------------------------
+
+
+@dataclass
+class EnqueueReport:
+    queued: list[tuple[int, str]] = field(default_factory=list)  # (article id, source)
+    already: list[tuple[int, str, str]] = field(default_factory=list)  # (id, source, state)
+    invalid: list[ReadError] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def enqueue(
+    engine: Engine,
+    items: Iterable[Item],
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
+    on_item: Callable[[str, str], None] | None = None,
+) -> EnqueueReport:
+    """Store each article as pending (no model call). An article extracted before is
+    queued again only with `force`, one that failed only with `retry_failed` (or force):
+    the same rule as `tracker import`."""
+    report = EnqueueReport()
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, ReadError):
+            report.invalid.append(item)
+            if on_item:
+                on_item(item.source, f"unreadable: {item.reason}")
+            continue
+        source = item.source_path or "<input>"
+        digest = content_hash(item.text)
+        if digest in seen:
+            report.duplicates += 1
+            continue
+        seen.add(digest)
+        article, new = add_article(engine, item)
+        state = article.extraction_state
+        again = (state == "extracted" and force) or (state == "failed" and (retry_failed or force))
+        if again:
+            _requeue(engine, article.id)
+        if new or again or state == "pending":
+            report.queued.append((article.id, source))
+            if on_item:
+                on_item(source, f"queued as article {article.id}")
+        else:
+            report.already.append((article.id, source, state))
+            if on_item:
+                on_item(source, f"{state} before (article {article.id})")
+    return report
+
+
+def enqueue_one(engine: Engine, data: ArticleCreate, *, force: bool = False) -> int:
+    """The dashboard's Import: store one article for the workers; its id."""
+    report = enqueue(engine, [data], force=force, retry_failed=True)
+    return (report.queued or [(a, s) for a, s, _ in report.already])[0][0]
+
+
+def _requeue(engine: Engine, article_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(Article)
+            .where(Article.id == article_id)
+            .values(extraction_state="pending", extraction_error=None)
+        )
+
+
+# --- Taking work out ------------------------------------------------------------------------
+
+
+def take(engine: Engine, owner: str, limit: int, seconds: float) -> list[int]:
+    """Lease up to `limit` of the oldest pending articles no live run holds. On
+    PostgreSQL, rows another worker is taking right now are skipped, not waited for."""
+    now = utcnow()
+    free = sa.or_(Article.lease_owner.is_(None), Article.lease_expires_at < now)
+    candidates = (
+        select(Article.id)
+        .where(Article.extraction_state == "pending", free)
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    statement = (
+        sa.update(Article)
+        .where(Article.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds), leased_at=now)
+        .returning(Article.id)
+    )
+    with engine.begin() as conn:
+        taken = sorted(
+            conn.execute(statement, execution_options={"synchronize_session": False}).scalars()
+        )
+        if not taken:
+            _free_the_dead(conn)
+    return taken
+
+
+def _free_the_dead(conn: sa.Connection) -> None:
+    """Release the leases of runs of this machine whose process has ended (killed): their
+    articles need not wait for the leases to run out."""
+    owners = conn.execute(
+        select(Article.lease_owner).where(Article.lease_expires_at.is_not(None)).distinct()
+    ).scalars()
+    for holder in [o for o in owners if o and lease._dead(o)]:
+        conn.execute(
+            sa.update(Article)
+            .where(Article.lease_owner == holder)
+            .values(lease_owner=None, lease_expires_at=None, leased_at=None)
+        )
+
+
+def pending(engine: Engine) -> int:
+    """Articles waiting for extraction (taken or not)."""
+    with Session(engine) as session:
+        query = select(func.count()).select_from(Article)
+        return session.exec(query.where(Article.extraction_state == "pending")).one()
+
+
+# --- Who works ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sqlite_worker_lock(engine: Engine) -> Iterator[None]:
+    """On SQLite, hold the lock that makes this the only worker (a file beside the
+    database; the system frees it when the process ends, however it ends). No-op on
+    PostgreSQL, where any number of workers share the queue."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    database = make_url(str(engine.url)).database or ""
+    if database in ("", ":memory:"):
+        yield
+        return
+    path = Path(database).expanduser()
+    handle: IO[str] = open(f"{path}.worker-lock", "a+")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkerBusy(
+                f"another worker is already running on {path}; SQLite takes one writer at a "
+                "time, so one worker at a time (several workers need PostgreSQL)"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def worker_running(engine: Engine, settings: Settings) -> bool:
+    """Whether a worker (of any machine) has shown a sign of life within a lease."""
+    since = utcnow() - timedelta(seconds=settings.worker_lease)
+    with Session(engine) as session:
+        return session.exec(select(Worker.owner).where(Worker.seen_at >= since)).first() is not None
+
+
+def register(engine: Engine, owner: str, concurrency: int) -> None:
+    with Session(engine) as session:
+        session.merge(
+            Worker(owner=owner, host=socket.gethostname(), pid=os.getpid(), concurrency=concurrency)
+        )
+        session.commit()
+
+
+def heartbeat(engine: Engine, owner: str, seconds: float) -> None:
+    """The worker is alive: its row is seen now and its leases last another `seconds`."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(Worker).where(Worker.owner == owner).values(seen_at=utcnow()))
+    lease.renew_all(engine, owner, seconds)
+
+
+def unregister(engine: Engine, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(Worker).where(Worker.owner == owner))
+
+
+def feed(
+    engine: Engine,
+    owner: str,
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    until_empty: bool,
+    poll: float = 2.0,
+) -> Iterator[int]:
+    """Article ids for a batch run, leased one at a time as the run has room for them,
+    until `stop` is set (or, with `until_empty`, until nothing is pending)."""
+    while not stop.is_set():
+        taken = take(engine, owner, 1, settings.worker_lease)
+        if taken:
+            yield from taken
+            continue
+        if until_empty and pending(engine) == 0:
+            return
+        stop.wait(poll)
+
+
+# --- What the queue holds (tracker stats) ---------------------------------------------------
+
+
+@dataclass
+class Leased:
+    article_id: int
+    owner: str
+    since: datetime | None
+    until: datetime | None
+
+
+@dataclass
+class QueueState:
+    pending: int
+    failed: int
+    leased: list[Leased]
+    workers: list[Worker]
+
+
+def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
+    since = utcnow() - timedelta(seconds=settings.worker_lease)
+    with Session(engine) as session:
+        counts = dict(
+            session.exec(
+                select(Article.extraction_state, func.count())
+                .where(Article.extraction_state.in_(("pending", "failed")))
+                .group_by(Article.extraction_state)
+            ).all()
+        )
+        leased = session.exec(
+            select(Article.id, Article.lease_owner, Article.leased_at, Article.lease_expires_at)
+            .where(Article.extraction_state == "pending", Article.lease_owner.is_not(None))
+            .order_by(Article.leased_at)
+            .limit(top)
+        ).all()
+        workers = session.exec(
+            select(Worker).where(Worker.seen_at >= since).order_by(Worker.started_at)
+        ).all()
+    return QueueState(
+        counts.get("pending", 0),
+        counts.get("failed", 0),
+        [Leased(*row) for row in leased],
+        list(workers),
+    )
+
+
+# --- A worker -------------------------------------------------------------------------------
+
+
+async def work(
+    engine: Engine,
+    settings: Settings,
+    *,
+    concurrency: int,
+    until_empty: bool = False,
+    stop: threading.Event | None = None,
+    on_item: Callable | None = None,
+    poll: float = 2.0,
+    owner: str | None = None,
+):
+    """Take pending articles and extract them until `stop` is set (a signal) or, with
+    `until_empty`, until nothing is pending. Raises WorkerBusy on SQLite when another
+    worker runs. Returns the batch report of what this worker did."""
+    import asyncio
+
+    from tracker.batch import run_batch
+
+    stop = stop or threading.Event()
+    owner = owner or lease.new_owner()
+    with sqlite_worker_lock(engine):
+        register(engine, owner, concurrency)
+        beating = threading.Event()
+
+        def beat() -> None:
+            while not beating.wait(settings.worker_lease / 3):
+                with contextlib.suppress(Exception):  # the store reports lasting faults
+                    heartbeat(engine, owner, settings.worker_lease)
+
+        pulse = threading.Thread(target=beat, name="tracker-heartbeat", daemon=True)
+        pulse.start()
+        try:
+            ids = feed(engine, owner, settings, stop=stop, until_empty=until_empty, poll=poll)
+            return await run_batch(
+                engine,
+                ids,
+                settings,
+                concurrency=concurrency,
+                retry_failed=True,
+                on_item=on_item,
+                owner=owner,
+                read_ahead=concurrency,
+                stop=stop,
+            )
+        finally:
+            beating.set()
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(unregister, engine, owner)
