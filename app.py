@@ -6,11 +6,17 @@ for every page, so it holds across page switches and its filter lives in the URL
 """
 
 import streamlit as st
+from sqlalchemy.exc import DBAPIError
 
 from tracker.dashboard import filter_sidebar, pages, sign_in
+from tracker.dashboard.common import database_problem
 
 st.set_page_config(page_title="Claim Tracker", layout="wide")
 page = st.navigation(pages())
-sign_in()
-filter_sidebar()
-page.run()
+try:
+    sign_in()
+    filter_sidebar()
+    page.run()
+except DBAPIError as fault:  # the database is down, locked or gone: one line, no SQL
+    st.error("The database cannot be used right now; reload the page in a moment.")
+    st.text(database_problem(fault))

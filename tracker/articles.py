@@ -77,16 +77,29 @@ class Stretch:
 
 def stretches(text: str, claims: list[Claim]) -> list[Stretch]:
     """The text cut wherever a quote starts or ends, each piece with the claims quoting it,
-    so overlapping quotes highlight as one and still lead to each of their claims."""
+    so overlapping quotes highlight as one and still lead to each of their claims. One
+    sweep over the cuts in text order (an article can have thousands of claims)."""
+    starts: dict[int, list[Claim]] = {}
+    ends: dict[int, list[Claim]] = {}
     cuts = {0, len(text)}
     for claim in claims:
-        cuts.update((max(0, claim.quote_start), min(len(text), claim.quote_end)))
+        start, end = max(0, claim.quote_start), min(len(text), claim.quote_end)
+        if start >= end:
+            continue
+        starts.setdefault(start, []).append(claim)
+        ends.setdefault(end, []).append(claim)
+        cuts.update((start, end))
     points = sorted(cuts)
-    pieces = []
+    pieces: list[Stretch] = []
+    covering: dict[int, Claim] = {}  # the claims whose quote spans the current piece
     for start, end in itertools.pairwise(points):
-        covering = [c for c in claims if c.quote_start <= start and end <= c.quote_end]
-        if pieces and not covering and not pieces[-1].claims:
+        for claim in ends.get(start, []):
+            covering.pop(id(claim), None)
+        for claim in starts.get(start, []):
+            covering[id(claim)] = claim
+        these = sorted(covering.values(), key=lambda c: (c.quote_start, c.id or 0))
+        if pieces and not these and not pieces[-1].claims:
             pieces[-1].text += text[start:end]
         else:
-            pieces.append(Stretch(text[start:end], covering))
+            pieces.append(Stretch(text[start:end], these))
     return pieces

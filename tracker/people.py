@@ -8,7 +8,6 @@ so "ÉMILE" and "émile" would be two people with two roles).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +21,17 @@ from tracker.models import ROLES, Reviewer, ReviewEvent
 
 RANK = {role: rank for rank, role in enumerate(ROLES)}  # viewer < reviewer < admin
 MAX_NAME = 200
-# Control characters and the bidirectional overrides that can make a name display as
-# another one ("\u202e" reverses what follows).
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Characters that show nothing, or change how the rest shows, so that "Vera" and "Vera"
+# plus an invisible joiner would look alike and be two people: controls and formats (zero
+# widths, soft hyphens, bidirectional overrides, tags), and the default-ignorable others.
+_IGNORABLE = {"\u034f", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u3164", "\uffa0"}
+
+
+def _shows(ch: str) -> bool:
+    if ch in _IGNORABLE or "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef":
+        return False
+    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+
 
 ROLES_HELP = (
     "Roles: viewers read, reviewers also give verdicts, assign and import, admins also "
@@ -41,7 +48,7 @@ class NotAllowed(PermissionError):
 def clean_name(name: str) -> str:
     """A name as typed, fit to store and show: no invisible or direction-changing
     characters, single spaces, NFC."""
-    name = _INVISIBLE.sub("", name or "")
+    name = "".join(ch for ch in name or "" if _shows(ch))
     return unicodedata.normalize("NFC", " ".join(name.split()))[:MAX_NAME]
 
 
@@ -112,6 +119,13 @@ def authorize(session: Session, name: str, needs: str = "reviewer") -> str:
     if RANK[role] < RANK[needs]:
         raise NotAllowed(f"{row.name} may not do this: it needs the {needs} role")
     return row.name
+
+
+def require(engine: Engine, name: str, needs: str = "reviewer") -> str:
+    """Check that `name` may act with the role `needs` (NotAllowed otherwise); for
+    actions outside this module's transactions, such as importing from the dashboard."""
+    with session_scope(engine) as session:
+        return authorize(session, name, needs)
 
 
 def set_role(engine: Engine, name: str, role: str, *, actor: str) -> None:

@@ -1,50 +1,78 @@
 """The review queue's search box: what people type, as each database's full-text query.
 
-The syntax is the one web search engines taught everyone (and PostgreSQL's
-websearch_to_tsquery reads natively):
+The syntax is the one web search engines taught everyone:
 
-    deficit jobs          claims with both words (word beginnings: "inflat" finds inflation)
+    deficit jobs          claims with both words
+    inflat                words that begin so (inflation, inflated)
     "wage growth"         the exact phrase
-    deficit OR debt       either word (OR in capitals)
+    deficit OR debt       either word (OR in capitals binds the two words beside it:
+                          `jobs deficit OR debt` is jobs, and deficit or debt)
     -Trump                without the word (or -"a phrase")
-    3.1%   1,000   2001   that number exactly (not 31, 3.10 or 20012)
+    3.1%   1,000   $40    that number exactly (not 31, 3.10, 13.1 or $40.5)
 
-On SQLite the query becomes an FTS5 expression built from quoted terms only, so nothing a
-user types can be taken for FTS5 syntax; on PostgreSQL websearch_to_tsquery parses it
-(never raising on bad input) and matches word forms ("job" finds jobs).
+Both databases read it the same way: the parse below becomes an FTS5 expression of quoted
+terms on SQLite and a tree of to_tsquery calls on PostgreSQL, from words matched by \\w+
+only, so nothing typed is ever taken for query syntax. Numbers are then checked exactly
+against the text with a regular expression (full-text indexes split "3.1" or keep it
+whole depending on the database). PostgreSQL also matches a word's other forms ("job"
+finds jobs, through its English stemmer); SQLite matches beginnings only.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import sqlalchemy as sa
 
 SYNTAX_HELP = (
     'Words match their beginnings; "quoted words" match as a phrase; OR (in capitals) '
-    "between words matches either; -word leaves out claims with it; numbers such as 3.1% "
-    "or 1,000 match exactly."
+    "between two words matches either; -word leaves out claims with it; numbers such as "
+    "3.1%, 1,000 or $40 match exactly (not 31 or 3.10)."
 )
 
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\W{0,2}(\d[\d.,]*)\W{0,2}")
+
+
+@dataclass(frozen=True)
+class Term:
+    words: tuple[str, ...]
+    prefix: bool = False  # a lone word: matches words that begin with it
+    number: str | None = None  # digits with their . and , ("3.1", "1,000"): exact
 
 
 @dataclass
 class Search:
-    """A parsed search: `all_of` clauses (each a list of alternatives), `none_of` terms.
-    A term is the tuple of its words (several for a phrase or a number like 3.1)."""
+    """`all_of` clauses (each a list of alternatives), and `none_of` terms."""
 
-    all_of: list[list[tuple[tuple[str, ...], bool]]] = field(default_factory=list)
-    none_of: list[tuple[tuple[str, ...], bool]] = field(default_factory=list)
+    all_of: list[list[Term]] = field(default_factory=list)
+    none_of: list[Term] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not self.all_of and not self.none_of
 
 
+def _term(phrase: str | None, bare: str | None) -> Term | None:
+    if phrase is not None:
+        words = tuple(_WORD.findall(phrase))
+        return Term(words) if words else None
+    assert bare is not None
+    if number := _NUMBER.fullmatch(bare):
+        core = number.group(1).rstrip(".,")
+        return Term(tuple(_WORD.findall(core)), number=core)
+    words = tuple(_WORD.findall(bare))
+    if not words:
+        return None
+    return Term(words, prefix=len(words) == 1)
+
+
 def parse(text: str) -> Search:
-    """Read the search box. Each term is (words, prefix?): a lone word matches words that
-    begin with it; phrases, numbers and words joined by punctuation match exactly."""
+    """Read the search box."""
     search = Search()
     join_next = False
     for match in _TOKEN.finditer(text or ""):
@@ -54,11 +82,9 @@ def parse(text: str) -> Search:
             continue
         if bare is not None and bare.startswith("-") and len(bare) > 1:
             negative, bare = "-", bare[1:]
-        words = tuple(_WORD.findall(phrase if phrase is not None else bare))
-        if not words:
+        term = _term(phrase, bare)
+        if term is None:
             continue
-        prefix = phrase is None and len(words) == 1 and not words[0].isdigit()
-        term = (words, prefix)
         if negative:
             search.none_of.append(term)
             join_next = False
@@ -70,10 +96,12 @@ def parse(text: str) -> Search:
     return search
 
 
-def _fts5_term(term: tuple[tuple[str, ...], bool]) -> str:
-    words, prefix = term
-    quoted = '"' + " ".join(w.replace('"', "") for w in words) + '"'
-    return quoted + "*" if prefix else quoted
+# --- SQLite: FTS5 ------------------------------------------------------------------------
+
+
+def _fts5_term(term: Term) -> str:
+    quoted = '"' + " ".join(term.words) + '"'
+    return quoted + "*" if term.prefix else quoted
 
 
 def fts5(search: Search) -> tuple[str | None, str | None]:
@@ -83,3 +111,47 @@ def fts5(search: Search) -> tuple[str | None, str | None]:
     )
     leave_out = " OR ".join(_fts5_term(t) for t in search.none_of)
     return keep or None, leave_out or None
+
+
+# --- PostgreSQL: text search ---------------------------------------------------------------
+
+_ENGLISH = sa.literal_column("'english'::regconfig")
+
+
+def _tsquery(term: Term) -> Any:
+    if term.number is not None:  # the parser splits or keeps it as it did in the text
+        text = f"'{term.number}'"
+    elif term.prefix:
+        text = f"'{term.words[0]}':*"
+    else:
+        text = "'" + " ".join(term.words) + "'"  # a phrase
+    return sa.func.to_tsquery(_ENGLISH, sa.literal(text))
+
+
+def tsquery(terms: list[list[Term]]) -> Any:
+    """The clauses as one tsquery: AND of ORs."""
+    clauses = [reduce(lambda a, b: a.op("||")(b), map(_tsquery, clause)) for clause in terms]
+    return reduce(lambda a, b: a.op("&&")(b), clauses)
+
+
+# --- Numbers, exactly ----------------------------------------------------------------------
+
+
+def number_pattern(number: str) -> str:
+    """A regular expression (the same in Python and PostgreSQL) for `number` standing
+    alone: no digit or decimal part glued before or after it."""
+    return f"(^|[^0-9.,])({re.escape(number)})($|[^0-9]|[.,]($|[^0-9]))"
+
+
+def exact_numbers(search: Search, column: Any) -> list[Any]:
+    """Conditions that the numbers searched for stand in `column` as typed: for clauses
+    made of numbers only (a number OR a word is left to the full-text index)."""
+    conditions = []
+    for clause in search.all_of:
+        if all(term.number for term in clause):
+            alternatives = [column.regexp_match(number_pattern(t.number)) for t in clause]
+            conditions.append(sa.or_(*alternatives))
+    for term in search.none_of:
+        if term.number:
+            conditions.append(sa.not_(column.regexp_match(number_pattern(term.number))))
+    return conditions

@@ -337,3 +337,87 @@ async def work(
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(unregister, engine, owner)
+
+
+# --- The dashboard's own worker -------------------------------------------------------------
+
+_background_lock = threading.Lock()
+_background: dict[str, threading.Thread] = {}
+
+
+def start_background_worker(engine: Engine, settings: Settings) -> bool:
+    """Extract what is queued in a thread of this process, unless a worker already runs
+    (here, or anywhere with a heartbeat): the dashboard's Import works with no
+    `tracker worker` started, and never blocks the page. Returns whether one started."""
+    import asyncio
+
+    key = str(engine.url)
+    with _background_lock:
+        running = _background.get(key)
+        if running is not None and running.is_alive():
+            return False
+        if worker_running(engine, settings):
+            return False
+
+        def run() -> None:
+            with contextlib.suppress(WorkerBusy):  # a `tracker worker` got there first
+                asyncio.run(
+                    work(
+                        engine,
+                        settings,
+                        concurrency=settings.concurrency,
+                        until_empty=True,
+                        poll=0.5,
+                    )
+                )
+
+        thread = threading.Thread(target=run, name="tracker-dashboard-worker", daemon=True)
+        _background[key] = thread
+        thread.start()
+        return True
+
+
+@dataclass
+class Progress:
+    article_id: int
+    title: str | None
+    state: str  # pending, extracting, extracted, failed
+    claims: int
+    error: str | None
+
+
+def progress(engine: Engine, article_ids: list[int]) -> list[Progress]:
+    """Where these articles stand in the queue, in the order given."""
+    if not article_ids:
+        return []
+    from tracker.models import Claim
+
+    with Session(engine) as session:
+        articles = {
+            a.id: a for a in session.exec(select(Article).where(Article.id.in_(article_ids)))
+        }
+        counts = dict(
+            session.exec(
+                select(Claim.article_id, func.count())
+                .where(Claim.article_id.in_(article_ids))
+                .group_by(Claim.article_id)
+            ).all()
+        )
+    found = []
+    for article_id in article_ids:
+        article = articles.get(article_id)
+        if article is None:
+            continue
+        state = article.extraction_state
+        if state == "pending" and article.lease_owner:
+            state = "extracting"
+        found.append(
+            Progress(
+                article_id,
+                article.title,
+                state,
+                counts.get(article_id, 0),
+                article.extraction_error,
+            )
+        )
+    return found

@@ -16,8 +16,11 @@ from tracker.dashboard.common import STATUS_COLOURS
 from tracker.review import status_words
 
 _CSS = """
-.article { white-space: pre-wrap; line-height: 1.7; font-size: 1rem;
-           color: var(--st-text-color); max-width: 60rem; }
+.article { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.7;
+           font-size: 1rem; color: var(--st-text-color); max-width: 60rem; }
+.legend { margin-bottom: 0.75rem; font-size: 0.85rem; color: var(--st-text-color); }
+.legend span { display: inline-block; width: 0.8rem; height: 0.8rem; margin: 0 0.3rem 0 0.8rem;
+               border-radius: 2px; vertical-align: middle; background: var(--swatch); }
 .article mark { cursor: pointer; border-radius: 3px; padding: 0 1px; color: inherit;
                 border-bottom: 3px solid var(--claim-colour); background: var(--claim-tint); }
 .article mark:hover, .article mark:focus { outline: 2px solid var(--claim-colour); }
@@ -27,6 +30,16 @@ _CSS = """
 _JS = """
 export default function(component) {
   const { data, setTriggerValue, parentElement } = component;
+  const legend = document.createElement('div');
+  legend.className = 'legend';
+  legend.appendChild(document.createTextNode('Highlights by status:'));
+  for (const [name, colour] of data.legend) {
+    const swatch = document.createElement('span');
+    swatch.style.setProperty('--swatch', colour);
+    legend.appendChild(swatch);
+    legend.appendChild(document.createTextNode(name));
+  }
+  parentElement.appendChild(legend);
   const root = document.createElement('div');
   root.className = 'article';
   for (const piece of data.pieces) {
@@ -58,7 +71,7 @@ export default function(component) {
     }
   }
   parentElement.appendChild(root);
-  return () => root.remove();
+  return () => { legend.remove(); root.remove(); };
 }
 """
 
@@ -86,5 +99,8 @@ def article_view(pieces: list[Stretch], *, key: str) -> int | None:
                 ],
             }
         )
-    result = _component(data={"pieces": data}, key=key, on_open_change=lambda: None)
+    legend = [[status_words(name), colour] for name, colour in STATUS_COLOURS.items()]
+    result = _component(
+        data={"pieces": data, "legend": legend}, key=key, on_open_change=lambda: None
+    )
     return result.open if isinstance(result.open, int) else None

@@ -9,7 +9,6 @@ import streamlit as st
 from tracker import articles as library
 from tracker.dashboard.article_view import article_view
 from tracker.dashboard.common import (
-    STATUS_COLOURS,
     engine,
     int_param,
     notice,
@@ -20,7 +19,6 @@ from tracker.dashboard.common import (
 )
 from tracker.ingest import import_article
 from tracker.models import ArticleCreate
-from tracker.review import status_words
 
 
 def _on_pick() -> None:
@@ -92,10 +90,9 @@ def _article(article_id: int) -> None:
         with st.spinner("Extracting..."):
             outcome = import_article(engine(), data, settings(), force=True)
         st.text(f"{outcome.state}: {outcome.claims} claims {outcome.error or ''}")
-    legend = "   ".join(f"■ {status_words(s)}" for s in STATUS_COLOURS)
     st.caption(
-        f"Highlights are the claims' quotes, coloured by status ({legend}); the "
-        "number after each is its claim id. Click one to open the claim."
+        "The claims' quotes are highlighted; the number after each is its claim id. "
+        "Click one (or Tab to it and press Enter) to open the claim."
     )
     picked = article_view(library.stretches(article.text, claims), key=f"article_{article.id}")
     if picked is not None:

@@ -105,42 +105,36 @@ def claim() -> None:
         open_claim(upcoming)
 
     editable = me.can_edit
+    # Every save names the version of the claim the page showed when the reviewer acted:
+    # the one drawn by the previous run (then this run's becomes the next one's).
     seen_key, born_key = f"seen_version_{current.id}", f"seen_created_{current.id}"
+    seen = st.session_state.get(seen_key, current.version)
+    st.session_state[seen_key] = current.version
     # A re-extraction can replace a claim under the same id; its creation time tells a
     # replaced claim from the one the reviewer saw.
     born = current.created_at.isoformat()
-    if st.session_state.setdefault(born_key, born) != born:
-        st.session_state[born_key] = born
-        st.session_state.pop(seen_key, None)
+    if st.session_state.get(born_key, born) != born:
         editable = False
         st.warning(
             "This claim was replaced by a new extraction since you opened it: check it again."
         )
-    seen = st.session_state.setdefault(seen_key, current.version)
+    st.session_state[born_key] = born
     if seen != current.version:
-        st.warning("This claim changed since you opened it; the page shows the newer state.")
+        st.warning("This claim changed since you last saw it; the page shows the newer state.")
         st.text(f"Now: {status_words(current.status)}, claim: {current.text}")
 
     def saved(result) -> bool:
-        """Remember the version a successful save made, or the newer one a refusal showed."""
-        if result:
-            claims = result if isinstance(result, list) else [result]
-            mine = [c for c in claims if isinstance(c, Claim) and c.id == current.id]
-            if mine:
-                st.session_state[seen_key] = mine[0].version
-            return True
-        if st.session_state.pop("stale", False):
-            st.session_state[seen_key] = current.version
-        return False
+        return bool(result)
 
     st.header(f"Claim {current.id}")
     st.text(current.text)
-    meta = st.columns(5)
+    # Metrics render Markdown: only our own words and numbers go in them; names are text.
+    meta = st.columns(4)
     meta[0].metric("Status", status_words(current.status))
     meta[1].metric("Check-worthiness", f"{current.checkworthiness:.2f}")
-    meta[2].metric("Assigned to", current.assignee or "nobody")
-    meta[3].metric("Dismissed", "yes" if current.dismissed else "no")
-    meta[4].metric("Version", current.version)
+    meta[2].metric("Dismissed", "yes" if current.dismissed else "no")
+    meta[3].metric("Version", current.version)
+    st.text(f"Assigned to: {current.assignee or 'nobody'}")
     st.text(
         f"Claimant: {current.claimant or '(the article itself)'}   "
         f"Type: {status_words(current.claim_type)}"
@@ -154,11 +148,12 @@ def claim() -> None:
     found_by = current.model or "hand"
     if current.prompt_hash:
         found_by += f", prompt {current.prompt_hash[:12]}"
-    st.caption(f"Found by {found_by}, {current.created_at:%Y-%m-%d %H:%M} UTC")
+    st.text(f"Found by {found_by}, {current.created_at:%Y-%m-%d %H:%M} UTC")
 
-    cluster = cluster_of(db, current.id)
     cluster_key = f"seen_cluster_{current.id}"
-    seen_cluster = st.session_state.setdefault(cluster_key, {m.id: m.version for m in cluster})
+    shown_cluster = {m.id: m.version for m in cluster_of(db, current.id)}
+    seen_cluster = st.session_state.get(cluster_key, shown_cluster)
+    st.session_state[cluster_key] = shown_cluster
 
     # Reading on the left, acting on the right: the verdict form stays beside the context.
     reading, acting = st.columns([3, 2], gap="large")
@@ -168,8 +163,9 @@ def claim() -> None:
         _prior_checks(current)
         _history(current.id)
     with acting:
-        _verdict(current, seen, seen_cluster, editable, me.name, upcoming, saved)
-        _assignment(current, seen, seen_cluster, editable, me.name, saved)
+        size = len(shown_cluster)  # the cluster as the page shows it now
+        _verdict(current, seen, seen_cluster, size, editable, me.name, upcoming, saved)
+        _assignment(current, seen, seen_cluster, size, editable, me.name, saved)
         _sources(current, editable, me.name)
         _correction(current, seen, editable, me.name, saved)
         if (
@@ -228,7 +224,6 @@ def _elsewhere(current: Claim, editable: bool, name: str | None) -> None:
             if middle.button("Same", key=f"confirm_{match.id}", disabled=not editable) and act(
                 decide, engine(), match.id, True, actor=name or ""
             ):
-                st.session_state.pop(f"seen_cluster_{current.id}", None)  # it has grown
                 st.rerun()
             if right.button("Different", key=f"reject_{match.id}", disabled=not editable) and act(
                 decide, engine(), match.id, False, actor=name or ""
@@ -258,10 +253,15 @@ def _prior_checks(current: Claim) -> None:
             right.link_button("Read the fact-check", check.url, key=f"prior_{number}")
 
 
-def _verdict(current, seen, seen_cluster, editable, name, upcoming, saved) -> None:
+def _verdict(current, seen, seen_cluster, size, editable, name, upcoming, saved) -> None:
     db = engine()
     st.subheader("Verdict")
-    with st.form("status", clear_on_submit=True):
+    # The form keeps what the reviewer wrote when a save is refused; the note is emptied
+    # only after a save went through.
+    note_key = f"verdict_note_{current.id}"
+    if st.session_state.pop(f"{note_key}_saved", False):
+        st.session_state[note_key] = ""
+    with st.form("status"):
         status = st.radio(
             "Status",
             CLAIM_STATUSES,
@@ -271,12 +271,10 @@ def _verdict(current, seen, seen_cluster, editable, name, upcoming, saved) -> No
         )
         note = st.text_area(
             "Note",
+            key=note_key,
             help="Why: what the evidence says. Kept in the history and exported with the verdict.",
         )
-        whole = st.checkbox(
-            f"Apply to the whole cluster ({len(seen_cluster)} claims)",
-            disabled=len(seen_cluster) < 2,
-        )
+        whole = st.checkbox(f"Apply to the whole cluster ({size} claims)", disabled=size < 2)
         save, save_next = st.columns(2)
         clicked = save.form_submit_button("Save", disabled=not editable)
         clicked_next = save_next.form_submit_button("Save and next", disabled=not editable)
@@ -292,8 +290,6 @@ def _verdict(current, seen, seen_cluster, editable, name, upcoming, saved) -> No
             seen=seen_cluster,
             note=note or None,
         )
-        st.session_state.pop(f"seen_cluster_{current.id}", None)  # saved, or refused: reread
-        st.session_state.pop(f"seen_version_{current.id}", None)
         if not done:
             return
     elif not saved(
@@ -303,12 +299,13 @@ def _verdict(current, seen, seen_cluster, editable, name, upcoming, saved) -> No
     ):
         return
     flash(f"Claim {current.id}: {status_words(status)}.")
+    st.session_state[f"{note_key}_saved"] = True
     if clicked_next and upcoming:
         open_claim(upcoming)
     st.rerun()
 
 
-def _assignment(current, seen, seen_cluster, editable, name, saved) -> None:
+def _assignment(current, seen, seen_cluster, size, editable, name, saved) -> None:
     db = engine()
     st.subheader("Assignment")
     left, right = st.columns(2)
@@ -318,17 +315,14 @@ def _assignment(current, seen, seen_cluster, editable, name, saved) -> None:
             value=name or "",
             help="Anyone's name (with a login, an e-mail address); empty: nobody",
         )
-        whole = st.checkbox(
-            f"The whole cluster ({len(seen_cluster)} claims)", disabled=len(seen_cluster) < 2
-        )
+        whole = st.checkbox(f"The whole cluster ({size} claims)", disabled=size < 2)
         if st.form_submit_button("Assign", disabled=not editable):
             versions = {current.id: seen}
             if whole:
                 versions = cluster_seen(db, current.id, {**seen_cluster, current.id: seen})
-                st.session_state.pop(f"seen_cluster_{current.id}", None)
             if saved(act(assign, db, versions, person or None, actor=name)):
                 choices_changed()
-                flash(f"Assigned to {person or 'nobody'}.")
+                flash("Assignment saved." if person else "Assignment removed.")
                 st.rerun()
     with right:
         if current.dismissed:

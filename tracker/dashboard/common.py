@@ -20,11 +20,20 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from tracker.config import Settings, get_settings
 from tracker.db import get_engine
 from tracker.models import CLAIM_STATUSES, CLAIM_TYPES, Article, Claim
-from tracker.people import RANK, ROLES_HELP, NotAllowed, canonical_name, capped, role_of
+from tracker.people import (
+    RANK,
+    ROLES_HELP,
+    NotAllowed,
+    canonical_name,
+    capped,
+    clean_name,
+    role_of,
+)
 from tracker.queue import (
     DISMISSED_CHOICES,
     NOBODY,
@@ -111,7 +120,7 @@ def _identify() -> Identity:
             help="Every change records who made it. Kept while this tab is open.",
         )
         verified = settings().trust_typed_names
-    if not (typed or "").strip():
+    if not clean_name(typed or ""):  # nothing visible is no name
         st.sidebar.info("Give your name to review claims.")
         return ANONYMOUS
     name = canonical_name(engine(), typed)
@@ -172,29 +181,26 @@ def filter_sidebar() -> None:
         st.multiselect(
             "Claim type", CLAIM_TYPES, key="claim_types", format_func=status_words, **common
         )
-        st.selectbox(
-            "Outlet", ["", *choices(url, "outlet")], key="outlet", format_func=_any, **common
-        )
-        st.selectbox(
-            "Claimant", ["", *choices(url, "claimant")], key="claimant", format_func=_any, **common
-        )
-        people = choices(url, "assignee")
         me = who().name
-        if me and me not in people:
-            people = [me, *people]
-        st.selectbox(
-            "Assigned to", ["", NOBODY, *people], key="assignee", format_func=_any, **common
+        people_filters = (
+            ("Outlet", "outlet"),
+            ("Claimant", "claimant"),
+            ("Assigned to", "assignee"),
+            ("Last verdict by", "reviewer"),
         )
-        st.selectbox(
-            "Last verdict by",
-            ["", *choices(url, "reviewer")],
-            key="reviewer",
-            format_func=_any,
-            **common,
-        )
+        for label, key in people_filters:
+            options = ["", NOBODY] if key == "assignee" else [""]
+            options += choices(url, key)
+            # A value the list does not hold (a rare claimant beyond the 500 listed, a person
+            # assigned a moment ago, a link) is kept, not dropped: add it.
+            wanted = [me] if key == "assignee" and me else []
+            wanted += [st.query_params.get(key, ""), st.session_state.get(key) or ""]
+            options += [value for value in dict.fromkeys(wanted) if value and value not in options]
+            st.selectbox(label, options, key=key, format_func=_any, **common)
         st.slider("Check-worthiness", 0.0, 1.0, (0.0, 1.0), step=0.05, key="score", **common)
-        st.date_input("Published since", value=None, key="since", format="YYYY-MM-DD", **common)
-        st.date_input("Published until", value=None, key="until", format="YYYY-MM-DD", **common)
+        years = {"min_value": date(1900, 1, 1), "max_value": date(2100, 12, 31)}
+        for label, key in (("Published since", "since"), ("Published until", "until")):
+            st.date_input(label, value=None, key=key, format="YYYY-MM-DD", **years, **common)
         st.number_input(
             "Article id",
             min_value=1,
@@ -282,11 +288,17 @@ def current_sort() -> str:
 
 
 def describe(flt: QueueFilter) -> str:
-    """The filter in a line of words, for the pages that follow it."""
-    parts = [f"{key}={value}" for key, value in flt.to_params().items()]
+    """The filter in a line of words, for the pages that follow it (shown as text)."""
+    parts = []
+    for key, value in flt.to_params().items():
+        if key in ("statuses", "claim_types"):
+            value = ", ".join(status_words(v) for v in value.split(","))
+        if key == "dismissed":
+            value = DISMISSED_WORDS.get(value, value)
+        parts.append(f"{key.replace('_', ' ')}: {value}")
     if flt.dismissed == "hide":
-        parts = [p for p in parts if not p.startswith("dismissed=")]
-    return ", ".join(parts) or "every claim not dismissed"
+        parts.append("dismissed claims hidden")
+    return "; ".join(parts)
 
 
 # --- Moving between pages -----------------------------------------------------------------
@@ -329,7 +341,17 @@ def act(action, *args, **kwargs) -> Any | None:
         st.session_state["stale"] = True
     except (NotAllowed, ValueError, LookupError, ValidationError) as refused:
         notice("error", "Not done.", str(refused))
+    except DBAPIError as fault:  # busy, gone, read-only: what was typed stays in the form
+        notice("error", "Not saved: the database could not take the change. Try again.",
+               database_problem(fault))  # fmt: skip
     return None
+
+
+def database_problem(fault: BaseException) -> str:
+    """One line on a database fault, without SQL or parameters (they can hold text)."""
+    from tracker.db import storage_problem
+
+    return storage_problem(fault)[0]
 
 
 def flash(message: str) -> None:

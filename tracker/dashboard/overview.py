@@ -40,7 +40,7 @@ def overview() -> None:
     st.header("Overview")
     db = engine()
     flt = current_filter()
-    st.caption(f"Claims selected by the queue filter: {describe(flt)}.")
+    st.text(f"Claims selected by the queue filter: {describe(flt)}.")  # as text: it holds input
     counts = status_counts(db, flt)
     if not sum(counts.values()):
         st.text("No claims match this filter.")

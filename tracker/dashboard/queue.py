@@ -5,6 +5,8 @@ them in one action."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -42,8 +44,20 @@ COLUMN_WIDTHS = {"": 24, "id": 64, "score": 72, "status": 110, "claim": 460, "cl
 
 
 def _table_key() -> str:
-    """The table's widget key; a new one clears its selection after it was acted on."""
-    return f"queue_table_{st.session_state.get('queue_table_n', 0)}"
+    """The table's widget key. It names the claims on the page: when the page shows other
+    claims (another page, filter or sort, or someone's change), the selection starts empty,
+    so a tick can never move to a claim that was not ticked. A new number clears it after
+    an action."""
+    shown = hashlib.sha1(repr(st.session_state.get("queue_ids", [])).encode()).hexdigest()[:10]
+    return f"queue_table_{st.session_state.get('queue_table_n', 0)}_{shown}"
+
+
+def _ticked() -> list[int]:
+    """The claims the reviewer ticked, by id, as the page showed them when they did."""
+    state = st.session_state.get(_table_key()) or {}
+    rows = (state.get("selection") or {}).get("rows") or []
+    shown = st.session_state.get("queue_ids", [])
+    return [shown[i] for i in rows if i < len(shown)]
 
 
 def _fresh_table() -> None:
@@ -87,7 +101,13 @@ def queue() -> None:
     me = who()
     db = engine()
     flt, sort = current_filter(), current_sort()
+    # What the page showed last (the reviewer acted on that): ticked ids and versions.
+    # A deliberate change of view (filter, sort, page) forgets the ticks.
+    view = (repr(flt), sort, st.session_state.get("page") or 1)
     seen_before: dict[int, int] = st.session_state.get("queue_versions", {})
+    same_view = st.session_state.get("queue_view") == view
+    ticked = _ticked() if st.session_state.get("triage") and same_view else []
+    st.session_state["queue_view"] = view
 
     st.header("Review queue")
     views = st.columns(4)
@@ -135,15 +155,10 @@ def queue() -> None:
         if not rows:
             st.text("No claims match this filter.")
         else:
-            picked = _table(rows, sort, triage)
+            _table(rows, sort, triage, ticked)
             if triage:
-                chosen = picked.selection.rows if picked and picked.selection else []
                 with actions:
-                    _triage_bar(
-                        [rows[i].claim.id for i in chosen if i < len(rows)],
-                        seen_before,
-                        me.name if me.can_edit else None,
-                    )
+                    _triage_bar(ticked, seen_before, me)
     bottom = st.columns([2, 2, 3])
     bottom[0].toggle(
         "Select several (triage)",
@@ -160,7 +175,7 @@ def queue() -> None:
     )
 
 
-def _table(rows, sort: str, triage: bool):
+def _table(rows, sort: str, triage: bool, ticked: list[int]):
     marked = st.session_state.get("queue_row")
     table = pd.DataFrame(
         [
@@ -202,24 +217,35 @@ def _table(rows, sort: str, triage: bool):
         selection_mode=["multi-row", "single-column"]
         if triage
         else ["single-row", "single-column", "single-cell"],
+        # Ticked claims stay ticked when someone else's change reorders the page.
+        selection_default={
+            "selection": {"rows": [i for i, r in enumerate(rows) if r.claim.id in set(ticked)]}
+        }
+        if triage and ticked
+        else None,
         key=_table_key(),
     )
 
 
-def _triage_bar(chosen: list[int], seen: dict[int, int], actor: str | None) -> None:
-    """Act on the selected rows: one transaction, one history entry per claim, refused
-    when any of them changed since this page showed it."""
+def _triage_bar(chosen: list[int], seen: dict[int, int], me) -> None:
+    """Act on the ticked claims (by id, as the page showed them): one transaction, one
+    history entry per claim, refused when any of them changed since."""
     if not chosen:
         st.caption("Tick the boxes at the left of the rows to act on several claims at once.")
         return
+    if not me.can_edit:
+        st.info(
+            "Give your name to act on claims."
+            if me.name is None
+            else f"Your role ({me.role}) cannot change claims; an admin gives roles."
+        )
+        return
+    actor = me.name
     st.text(
         f"{len(chosen)} selected: "
         + ", ".join(f"#{i}" for i in chosen[:12])
         + (" ..." if len(chosen) > 12 else "")
     )
-    if actor is None:
-        st.info("Give your name (reviewer role) to act on claims.")
-        return
     versions = {claim_id: seen.get(claim_id, -1) for claim_id in chosen}
     db = engine()
     status_col, assign_col, dismiss_col = st.columns([3, 3, 2])
@@ -243,7 +269,9 @@ def _triage_bar(chosen: list[int], seen: dict[int, int], actor: str | None) -> N
             assign, db, versions, person or None, actor=actor
         ):
             choices_changed()
-            _done(f"{len(chosen)} claims assigned to {person or 'nobody'}.")
+            _done(
+                f"{len(chosen)} claims assigned." if person else f"{len(chosen)} claims unassigned."
+            )
     with dismiss_col:
         st.write("")
         if st.button(
