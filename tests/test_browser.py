@@ -51,7 +51,7 @@ from tests.browser import (
 )
 from tracker.db import get_engine
 from tracker.models import Claim, ReviewEvent
-from tracker.review import set_status
+from tracker.review import dismiss, set_status
 
 pytestmark = pytest.mark.browser
 
@@ -239,7 +239,8 @@ def test_a_reviewer_disputes_a_claim_with_a_source(desk, page):
     page.get_by_role("button", name="Save", exact=True).click()
     wait_for(lambda: _claim(engine, 1).status == "disputed")
     settled(page)
-    assert page.get_by_role("textbox", name="Note").first.input_value() == ""  # emptied
+    note = page.get_by_role("textbox", name="Note").first
+    eventually(lambda: assert_equal(note.input_value(), ""))  # emptied after the save
     page.get_by_role("textbox", name="URL").fill("https://www.bls.gov/lau/")
     page.get_by_role("textbox", name="Title").fill("BLS local unemployment")
     page.get_by_role("button", name="Add source").click()
@@ -298,6 +299,56 @@ def test_triage_gives_several_claims_a_status_at_once_and_refuses_stale_rows(des
     click_row(page, 0, column=None)
     page.get_by_role("button", name="Restore 1").click()
     wait_for(lambda: not _claim(engine, ids[3]).dismissed or not _claim(engine, ids[4]).dismissed)
+
+
+def test_ticks_stay_on_the_claims_ticked_and_a_new_page_starts_with_none(desk, page):
+    """Regression (hostile review): ticks were kept by row position, so after a page
+    change, or someone else's change above them, an action hit claims nobody ticked."""
+    url, engine = desk
+    page.goto(url + "/?claim_types=statistic")
+    type_name(page, "Ana Reviewer")
+    page.get_by_text("Select several (triage)").click()
+    settled(page)
+    first_page = [int(i) for i in table_cells(page, "id")]
+    for row in (1, 2, 3):
+        click_row(page, row, column=None)
+    eventually(lambda: assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 1))
+    page.get_by_role("button", name="Page 2", exact=True).click()
+    settled(page)
+    eventually(lambda: assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 0))
+    assert page.get_by_role("button", name="Dismiss 3").count() == 0
+    page.get_by_role("button", name="Page 1", exact=True).click()
+    settled(page)
+    for row in (1, 2, 3):
+        click_row(page, row, column=None)
+    eventually(lambda: assert_equal(page.get_by_text(re.compile(r"^3 selected")).count(), 1))
+    # Someone dismisses the first claim of the page: the rows move up under the ticks.
+    dismiss(engine, {first_page[0]: 1}, actor="Ben")
+    page.get_by_role("button", name="Dismiss 3").click()
+    wait_for(lambda: all(_claim(engine, i).dismissed for i in first_page[1:4]))
+    settled(page)
+    assert not any(_claim(engine, i).dismissed for i in first_page[4:8])
+
+
+def test_an_import_is_queued_and_its_progress_shown_while_a_worker_extracts_it(desk, page):
+    url, _ = desk
+    page.goto(url + "/import")
+    type_name(page, "Ana Reviewer")
+    page.get_by_role("textbox", name="Title").fill("Council budget")
+    page.get_by_role("textbox", name="Article text").fill(
+        "The council said the new bridge cost $40 million, twice the original budget. "
+        "Officials expect it to open in March 2027, a year later than planned."
+    )
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("1 article(s) queued for extraction.").wait_for()
+    # The page is free at once; the progress redraws itself until the worker is done.
+    page.get_by_text("All extracted.").wait_for(timeout=60_000)
+    shot(page, "import-progress")
+    review = page.get_by_role("button", name=re.compile(r"^Review the \d+ claims of article 4$"))
+    review.click()
+    page.get_by_role("heading", name="Review queue").wait_for()
+    eventually(lambda: assert_equal(params(page).get("article_id"), ["4"]))
+    assert all("bridge" in t or "Officials" in t for t in table_cells(page, "claim"))
 
 
 def test_claims_are_assigned_and_found_under_assigned_to_me(desk, page):
@@ -406,7 +457,7 @@ def test_overview_charts_the_filtered_claims_and_opens_a_top_claim(desk, page):
     page.goto(url + "/overview?search=deficit")
     page.get_by_role("heading", name="Overview").wait_for()
     settled(page)
-    assert page.get_by_text(re.compile("search=deficit")).is_visible()
+    assert page.get_by_text(re.compile("search: deficit")).is_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
     eventually(lambda: assert_equal(charts.count() >= 4, True))
     shot(page, "overview")

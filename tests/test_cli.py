@@ -260,9 +260,9 @@ def test_review_acts_through_the_library_and_refuses_stale_versions(run, desk_db
         "--assign", "Bea", "--source", "https://www.census.gov/x", "--stance", "refutes",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "claim 1: disputed, assigned to Bea (version 3)",
-        "claim 2: disputed, assigned to Bea (version 3)",
+    assert result.stdout.splitlines() == [  # one transaction: one new version
+        "claim 1: disputed, assigned to Bea (version 2)",
+        "claim 2: disputed, assigned to Bea (version 2)",
     ]
     with Session(engine) as session:
         from tracker.models import ReviewEvent, Source
@@ -270,9 +270,19 @@ def test_review_acts_through_the_library_and_refuses_stale_versions(run, desk_db
         events = session.exec(select(ReviewEvent).where(ReviewEvent.claim_id == 1)).all()
         assert [e.action for e in events] == ["status", "assigned", "source_added"]
         assert session.exec(select(Source)).all()[0].stance == "refutes"
-    stale = run("review", "1@2", "--as", "Ana", "--dismiss")
+    stale = run("review", "1@1", "--as", "Ana", "--dismiss")
     assert stale.exit_code == 1 and "changed by someone else" in stale.stderr
-    fresh = run("review", "1@3", "--as", "Ana", "--dismiss")
+    stale_source = run("review", "1@1", "--as", "Ana", "--source", "https://example.org/x")
+    assert stale_source.exit_code == 1
+    # Nothing is half done: a bad assignee refuses the status given with it too.
+    half = run("review", "3", "--as", "Ana", "--status", "checked", "--assign", "\u200b")
+    assert half.exit_code == 1 and "no visible character" in half.stderr
+    with Session(engine) as session:
+        from tracker.models import Claim
+
+        assert session.get(Claim, 3).status == "unreviewed"
+    assert run("review", "99999999999999999999", "--as", "Ana", "--dismiss").exit_code == 2
+    fresh = run("review", "1@2", "--as", "Ana", "--dismiss")
     assert fresh.exit_code == 0 and "dismissed" in fresh.stdout
     listed = run("claims", "--dismissed", "only", "--json")
     assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [1]

@@ -234,3 +234,42 @@ def test_backlog_and_reviews_per_day_come_from_the_history(desk):
 def _claims(engine, ids) -> list[Claim]:
     with Session(engine) as session:
         return list(session.exec(select(Claim).where(Claim.id.in_(ids))).all())
+
+
+def test_one_row_per_cluster_shows_the_first_member_the_filter_selects(desk):
+    engine, ids = desk
+    with Session(engine) as session:  # three claims say the same: one cluster
+        session.exec(sa.update(Claim).where(Claim.id.in_(ids[:3])).values(cluster_id=ids[0]))
+        session.commit()
+    dismiss(engine, _versions(engine, ids[:1]), actor="ana")  # its first member
+    flt = QueueFilter(one_per_cluster=True)
+    shown = _ids(engine, flt, "newest")
+    assert ids[1] in shown and ids[2] not in shown and ids[0] not in shown
+    assert count(engine, flt) == len(ids) - 3 + 1
+    only_third = QueueFilter(one_per_cluster=True, search=_claims(engine, ids[2:3])[0].text)
+    assert ids[2] in _ids(engine, only_third)
+
+
+def test_the_backlog_replays_each_claims_history_in_order(desk):
+    """A claim dismissed on day 2 and checked on day 4 left the backlog on day 2."""
+    engine, ids = desk
+    start = (datetime.now(UTC) - timedelta(days=6)).replace(hour=12)
+    with Session(engine) as session:
+        session.exec(sa.update(Claim).values(created_at=start))
+        session.exec(
+            sa.update(Claim).where(Claim.id == ids[0]).values(dismissed=True, status="checked")
+        )
+        session.add_all([
+            ReviewEvent(claim_id=ids[0], actor="ana", at=start + timedelta(days=2),
+                        action="dismissed", field="dismissed", to_value="true"),
+            ReviewEvent(claim_id=ids[0], actor="ana", at=start + timedelta(days=4),
+                        action="status", field="status", from_value="unreviewed",
+                        to_value="checked"),
+        ])  # fmt: skip
+        session.commit()
+    series = dict(backlog(engine, QueueFilter()))
+    day = start.date()
+    assert series[day] == len(ids)
+    assert series[day + timedelta(days=2)] == len(ids) - 1
+    assert day + timedelta(days=4) not in series  # the verdict changed nothing: it was out
+    assert series[max(series)] == len(ids) - 1

@@ -731,7 +731,9 @@ def claims(
     ] = None,
     claimant: Annotated[str | None, typer.Option(help="Only this claimant.")] = None,
     outlet: Annotated[str | None, typer.Option(help="Only this outlet.")] = None,
-    article: Annotated[int | None, typer.Option(help="Only this article's claims.")] = None,
+    article: Annotated[
+        int | None, typer.Option(min=1, max=2**31 - 1, help="Only this article's claims.")
+    ] = None,
     since: Annotated[datetime | None, typer.Option(help="Published on or after.")] = None,
     until: Annotated[datetime | None, typer.Option(help="Published on or before.")] = None,
     min_score: Annotated[float, typer.Option(min=0, max=1, help="Check-worthiness from.")] = 0.0,
@@ -749,7 +751,7 @@ def claims(
         str, typer.Option(help="checkworthiness, newest, updated or article.")
     ] = "checkworthiness",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Claims per page.")] = 50,
-    page: Annotated[int, typer.Option(min=1, help="Which page.")] = 1,
+    page: Annotated[int, typer.Option(min=1, max=10_000_000, help="Which page.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The review queue, as the dashboard shows it: the same filters, sorts and pages.
@@ -771,16 +773,29 @@ def claims(
     for row in rows:
         c = row.claim
         if as_json:
-            typer.echo(json.dumps({
-                "id": c.id, "version": c.version, "article_id": c.article_id,
-                "article_title": row.article_title, "outlet": row.outlet, "text": c.text,
-                "quote": c.quote, "claimant": c.claimant, "claim_type": c.claim_type,
-                "checkworthiness": c.checkworthiness, "status": c.status, "rating": c.rating,
-                "assignee": c.assignee, "dismissed": bool(c.dismissed),
-                "reviewed_by": c.reviewed_by,
-                "reviewed_at": c.reviewed_at.isoformat() if c.reviewed_at else None,
-                "review_note": c.review_note,
-            }, ensure_ascii=False))  # fmt: skip
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": c.id,
+                        "version": c.version,
+                        "article_id": c.article_id,
+                        "article_title": row.article_title,
+                        "outlet": row.outlet,
+                        "text": c.text,
+                        "quote": c.quote,
+                        "claimant": c.claimant,
+                        "claim_type": c.claim_type,
+                        "checkworthiness": c.checkworthiness,
+                        "status": c.status,
+                        "rating": c.rating,
+                        "assignee": c.assignee,
+                        "dismissed": bool(c.dismissed),
+                        "reviewed_by": c.reviewed_by,
+                        "reviewed_at": c.reviewed_at.isoformat() if c.reviewed_at else None,
+                        "review_note": c.review_note,
+                    }
+                )
+            )  # fmt: skip  (ASCII: no byte of it can drive a terminal)
         else:
             flags = " dismissed" if c.dismissed else ""
             who = f" → {c.assignee}" if c.assignee else ""
@@ -840,7 +855,7 @@ def review(
     seen: dict[int, int | None] = {}
     for raw in claim_ids:
         number, _, version = raw.partition("@")
-        if not number.isdigit() or (version and not version.isdigit()):
+        if not _small_number(number) or (version and not _small_number(version)):
             raise typer.BadParameter(f"{raw!r}: use ID or ID@VERSION", param_hint="ID")
         seen[int(number)] = int(version) if version else None
     try:
@@ -850,41 +865,35 @@ def review(
             "not a web address (http:// or https://)", param_hint="--source"
         ) from None
     engine = _open_database(get_settings().database_url)
-
-    def versions() -> dict[int, int]:
-        found = {c.id: c.version for c in _claims_by_id(engine, list(seen))}
-        if missing := [i for i in seen if i not in found]:
-            _err(f"No claim with id {', '.join(map(str, missing))}; nothing changed.")
-            raise typer.Exit(1)
-        return {i: seen[i] if seen[i] is not None else v for i, v in found.items()}
-
-    versions()  # every claim exists, or nothing is done
-    # One transaction per kind of change; each builds on the versions the last one made.
-    steps = []
-    if status:
-        steps.append(lambda v: desk.set_statuses(engine, v, status, actor=actor, note=note))
-    if assign_to or unassign:
-        steps.append(lambda v: desk.assign(engine, v, assign_to, actor=actor, note=note))
-    if dismiss:
-        steps.append(lambda v: desk.dismiss(engine, v, actor=actor, note=note))
-    if restore:
-        steps.append(lambda v: desk.restore(engine, v, actor=actor, note=note))
-    try:
-        for step in steps:
-            seen.update({c.id: c.version for c in step(versions())})
-        if new_source is not None:
-            for claim_id in seen:
-                desk.add_source(engine, claim_id, new_source, actor=actor)
+    found = {c.id: c.version for c in _claims_by_id(engine, list(seen))}
+    if missing := [i for i in seen if i not in found]:
+        _err(f"No claim with id {', '.join(map(str, missing))}; nothing changed.")
+        raise typer.Exit(1)
+    versions = {i: seen[i] if seen[i] is not None else v for i, v in found.items()}
+    assignee = None if unassign else assign_to if assign_to else desk.KEEP
+    dismissed = True if dismiss else False if restore else None
+    try:  # everything asked, for all the claims, in one transaction
+        updated = desk.review(
+            engine, versions, actor=actor, status=status, note=note, assignee=assignee,
+            dismissed=dismissed, source=new_source,
+        )  # fmt: skip
     except desk.StaleEdit as stale:
-        _err(f"Not saved: {stale}")
+        _err(_shown(f"Not saved: {stale}"))
         raise typer.Exit(1) from None
     except (desk.NotAllowed, LookupError, ValueError) as refused:
-        _err(f"Not done: {refused}")
+        _err(_shown(f"Not done: {refused}"))
         raise typer.Exit(1) from None
-    for claim in _claims_by_id(engine, list(seen)):
+    for claim in updated:
         flags = ", dismissed" if claim.dismissed else ""
         who = f", assigned to {claim.assignee}" if claim.assignee else ""
-        typer.echo(f"claim {claim.id}: {claim.status}{who}{flags} (version {claim.version})")
+        typer.echo(
+            _shown(f"claim {claim.id}: {claim.status}{who}{flags} (version {claim.version})")
+        )
+
+
+def _small_number(text: str) -> bool:
+    """A whole number a database id or version can hold."""
+    return text.isascii() and text.isdigit() and int(text) < 2**31
 
 
 def _claims_by_id(engine: Engine, ids: list[int]) -> list[Claim]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, func, select
 
 from tracker import search as searching
@@ -168,7 +169,21 @@ def where(query: Any, flt: QueueFilter, dialect: str, *, with_status: bool = Tru
     if flt.max_score < 1:
         query = query.where(Claim.checkworthiness <= flt.max_score)
     if flt.one_per_cluster:
-        query = query.where(sa.or_(Claim.cluster_id.is_(None), Claim.cluster_id == Claim.id))
+        # Each cluster once: by its first claim that the rest of the filter selects (not
+        # its first claim, which may be dismissed, or not match the search).
+        others = aliased(Claim)
+        selected = where(
+            select(Claim.id).join(Article, Article.id == Claim.article_id),
+            replace(flt, one_per_cluster=False),
+            dialect,
+            with_status=with_status,
+        ).correlate(None)
+        earlier = select(others.id).where(
+            others.cluster_id == Claim.cluster_id,
+            others.id < Claim.id,
+            others.id.in_(selected.scalar_subquery()),
+        )
+        query = query.where(sa.or_(Claim.cluster_id.is_(None), ~earlier.exists()))
     if flt.assignee == NOBODY:
         query = query.where(Claim.assignee.is_(None))
     elif flt.assignee:

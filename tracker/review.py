@@ -26,7 +26,7 @@ from tracker.models import (
     SourceCreate,
     utcnow,
 )
-from tracker.people import NotAllowed, authorize, enrol
+from tracker.people import NotAllowed, authorize, clean_name, enrol
 
 __all__ = [
     "EVENT_WORDS",
@@ -110,21 +110,33 @@ def _lock(session: Session, ids: list[int]) -> list[Claim]:
     return list(session.exec(query.execution_options(populate_existing=True)).all())
 
 
+# A change to one claim: given the claim and the canonical name of who acts, the new
+# column values and the history entry, or None when the claim is already so.
+Change = Callable[[Claim, str], tuple[dict[str, Any], ReviewEvent] | None]
+KEEP = object()  # review(assignee=KEEP): leave the assignment as it is
+
+
 def _apply(
     engine: Engine,
     seen: dict[int, int],
     actor: str,
-    change: Callable[[Claim, str], tuple[dict[str, Any], ReviewEvent] | None],
+    changes: list[Change],
     *,
-    needs: str = "reviewer",
+    assignee: object = KEEP,
+    source: SourceCreate | None = None,
 ) -> list[Claim]:
-    """Apply `change` to every claim in `seen`, all or nothing. `change(claim, actor)`
-    returns the new values and the history entry for a claim, or None when it is already
-    so (no entry, no new version)."""
+    """Apply every change to every claim in `seen`, all or nothing: one transaction, one
+    history entry per claim and kind of change, a new version only for claims that
+    changed. Refused (StaleEdit) when any claim is not at the version in `seen`."""
     if not seen:
         raise ValueError("choose at least one claim")
     with session_scope(engine) as session:
-        name = authorize(session, actor, needs)
+        name = authorize(session, actor)
+        if assignee is not KEEP:  # the person, enrolled now: they appear in the filters
+            person = clean_name(assignee or "")  # type: ignore[arg-type]
+            if assignee and not person:
+                raise ValueError("the assignee's name has no visible character")
+            changes = [*changes, _assignment(enrol(session, person).name if person else None)]
         claims = _lock(session, sorted(seen))
         found = {c.id for c in claims}
         changed = [c for c in claims if c.version != seen[c.id]]
@@ -135,20 +147,96 @@ def _apply(
             raise StaleEdit(changed, missing)
         now = utcnow()
         for claim in claims:
-            result = change(claim, name)
-            if result is None:
-                continue
-            values, event = result
-            values.update(version=claim.version + 1, updated_at=now)
-            session.exec(sa.update(Claim).where(Claim.id == claim.id).values(**values))
-            event.claim_id, event.actor, event.at = claim.id, name, now
-            session.add(event)
+            values: dict[str, Any] = {}
+            for change in changes:
+                result = change(claim, name)
+                if result is None:
+                    continue
+                values.update(result[0])
+                event = result[1]
+                event.claim_id, event.actor, event.at = claim.id, name, now
+                session.add(event)
+            if values:
+                values.update(version=claim.version + 1, updated_at=now)
+                session.exec(sa.update(Claim).where(Claim.id == claim.id).values(**values))
+            if source is not None:
+                _add_source(session, claim, source, name, now)
         session.flush()
         session.expire_all()
         updated = list(session.exec(select(Claim).where(Claim.id.in_(sorted(seen)))).all())
         for claim in updated:
             session.expunge(claim)
         return updated
+
+
+def review(
+    engine: Engine,
+    seen: dict[int, int],
+    *,
+    actor: str,
+    status: str | None = None,
+    note: str | None = None,
+    assignee: object = KEEP,
+    dismissed: bool | None = None,
+    source: SourceCreate | None = None,
+    why: str | None = None,
+) -> list[Claim]:
+    """Any of a status, an assignment (a name, or None for nobody), dismissal or its
+    undoing, and a source, for all the claims in one transaction (`tracker review`, and
+    each of the dashboard's actions through the functions below)."""
+    changes: list[Change] = []
+    if status is not None:
+        changes.append(_status(status, note, why))
+    if dismissed is not None:
+        changes.append(_dismissal(dismissed, note))
+    if not changes and assignee is KEEP and source is None:
+        raise ValueError("nothing to do: give a status, an assignee, a dismissal or a source")
+    return _apply(engine, seen, actor, changes, assignee=assignee, source=source)
+
+
+def _status(status: str, note: str | None, why: str | None) -> Change:
+    if status not in CLAIM_STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
+    note = (note or "").strip() or None
+
+    def change(claim: Claim, name: str):
+        if claim.status == status and not note:
+            return None
+        event = ReviewEvent(
+            action="status", field="status", from_value=claim.status, to_value=status,
+            note=note or why,
+        )  # fmt: skip
+        values = {"status": status, "reviewed_by": name, "reviewed_at": utcnow()}
+        return {**values, "review_note": note}, event
+
+    return change
+
+
+def _assignment(person: str | None) -> Change:
+    def change(claim: Claim, _name: str):
+        if claim.assignee == person:
+            return None
+        event = ReviewEvent(
+            action="assigned" if person else "unassigned", field="assignee",
+            from_value=claim.assignee, to_value=person,
+        )  # fmt: skip
+        return {"assignee": person}, event
+
+    return change
+
+
+def _dismissal(dismissed: bool, note: str | None) -> Change:
+    def change(claim: Claim, _name: str):
+        if claim.dismissed == dismissed:
+            return None
+        event = ReviewEvent(
+            action="dismissed" if dismissed else "restored", field="dismissed",
+            from_value=str(claim.dismissed).lower(), to_value=str(dismissed).lower(),
+            note=(note or "").strip() or None,
+        )  # fmt: skip
+        return {"dismissed": dismissed}, event
+
+    return change
 
 
 def set_statuses(
@@ -164,24 +252,7 @@ def set_statuses(
     claim keeps who gave it, when, and the note, for the queue's filters and exports. A
     claim already at `status` changes only when a note is given; `why` is the history note
     of the claims that change when the reviewer wrote none."""
-    if status not in CLAIM_STATUSES:
-        raise ValueError(f"unknown status {status!r}; use one of {', '.join(CLAIM_STATUSES)}")
-    note = (note or "").strip() or None
-
-    def change(claim: Claim, name: str):
-        if claim.status == status and not note:
-            return None
-        event = ReviewEvent(
-            action="status",
-            field="status",
-            from_value=claim.status,
-            to_value=status,
-            note=note or why,
-        )
-        values = {"status": status, "reviewed_by": name, "reviewed_at": utcnow()}
-        return {**values, "review_note": note}, event
-
-    return _apply(engine, seen, actor, change)
+    return review(engine, seen, actor=actor, status=status, note=note, why=why)
 
 
 def set_status(
@@ -207,49 +278,21 @@ def assign(
     note: str | None = None,
 ) -> list[Claim]:
     """Give the claims to a person to check (None: to nobody)."""
-    with session_scope(engine) as session:
-        person = enrol(session, assignee).name if assignee and assignee.strip() else None
-
-    def change(claim: Claim, _name: str):
-        if claim.assignee == person:
-            return None
-        action = "assigned" if person else "unassigned"
-        event = ReviewEvent(
-            action=action, field="assignee", from_value=claim.assignee, to_value=person, note=note
-        )
-        return {"assignee": person}, event
-
-    return _apply(engine, seen, actor, change)
+    return review(engine, seen, actor=actor, assignee=assignee)
 
 
 def dismiss(
     engine: Engine, seen: dict[int, int], *, actor: str, note: str | None = None
 ) -> list[Claim]:
     """Mark the claims not check-worthy: kept and counted, out of the default queue."""
-    return _set_dismissed(engine, seen, True, actor, note)
+    return review(engine, seen, actor=actor, dismissed=True, note=note)
 
 
 def restore(
     engine: Engine, seen: dict[int, int], *, actor: str, note: str | None = None
 ) -> list[Claim]:
     """Bring dismissed claims back to the queue."""
-    return _set_dismissed(engine, seen, False, actor, note)
-
-
-def _set_dismissed(engine, seen, dismissed: bool, actor: str, note: str | None) -> list[Claim]:
-    def change(claim: Claim, _name: str):
-        if claim.dismissed == dismissed:
-            return None
-        event = ReviewEvent(
-            action="dismissed" if dismissed else "restored",
-            field="dismissed",
-            from_value=str(claim.dismissed).lower(),
-            to_value=str(dismissed).lower(),
-            note=(note or "").strip() or None,
-        )
-        return {"dismissed": dismissed}, event
-
-    return _apply(engine, seen, actor, change)
+    return review(engine, seen, actor=actor, dismissed=False, note=note)
 
 
 def cluster_seen(engine: Engine, claim_id: int, seen: dict[int, int]) -> dict[int, int]:
@@ -311,32 +354,32 @@ def edit_claim(
 
 
 def add_source(engine: Engine, claim_id: int, source: SourceCreate, *, actor: str) -> Source:
+    """Evidence for a claim. It does not change the claim's version: an open verdict stays
+    valid (a source conflicts with no one's edit)."""
     with session_scope(engine) as session:
         name = authorize(session, actor)
         claim = session.get(Claim, claim_id)
         if claim is None:
             raise LookupError(f"no claim with id {claim_id}")
-        _touch(session, claim)
-        row = Source(
-            claim_id=claim_id,
-            url=str(source.url),
-            title=source.title,
-            stance=source.stance,
-            note=source.note,
-            added_by=name,
-        )
-        session.add(row)
-        session.add(
-            ReviewEvent(
-                claim_id=claim_id,
-                actor=name,
-                action="source_added",
-                to_value=row.url,
-                note=source.note,
-            )
-        )
+        row = _add_source(session, claim, source, name, utcnow())
         session.flush()
         return row
+
+
+def _add_source(session: Session, claim: Claim, source: SourceCreate, name: str, now) -> Source:
+    _touch(session, claim)
+    row = Source(
+        claim_id=claim.id, url=str(source.url), title=source.title, stance=source.stance,
+        note=source.note, added_by=name, added_at=now,
+    )  # fmt: skip
+    session.add(row)
+    session.add(
+        ReviewEvent(
+            claim_id=claim.id, actor=name, at=now, action="source_added", to_value=row.url,
+            note=source.note,
+        )
+    )  # fmt: skip
+    return row
 
 
 def remove_source(engine: Engine, source_id: int, *, actor: str) -> None:

@@ -108,33 +108,35 @@ def reviews_per_day(engine: Engine, flt: QueueFilter) -> list[tuple[date, str, i
 
 def backlog(engine: Engine, flt: QueueFilter) -> list[tuple[date, int]]:
     """Claims waiting for a verdict (unreviewed or in progress, not dismissed) at the end
-    of each day, rebuilt from the history: +1 when a claim is found, -1 when it gets a
-    verdict or is dismissed, +1 when it is reopened or restored."""
+    of each day, rebuilt from the history: each claim's changes are replayed in order, so
+    a claim dismissed on Monday and checked on Thursday left the backlog on Monday."""
     flt = replace(flt, statuses=(), dismissed="include")
     created_day = func.date(Claim.created_at)
-    event_day = func.date(ReviewEvent.at)
     change: dict[date, int] = {}
     with Session(engine) as session:
         query = _filtered(select(created_day, func.count()).select_from(Claim), flt, engine)
         for day, n in session.exec(query.group_by(created_day)):
             change[_day(day)] = change.get(_day(day), 0) + n
-        query = select(
-            event_day, ReviewEvent.action, ReviewEvent.from_value, ReviewEvent.to_value,
-            Claim.status, func.count(),
-        ).select_from(ReviewEvent).join(Claim, Claim.id == ReviewEvent.claim_id)  # fmt: skip
-        query = _filtered(query, flt, engine).where(
+        events = select(
+            ReviewEvent.claim_id, ReviewEvent.at, ReviewEvent.action, ReviewEvent.to_value
+        ).join(Claim, Claim.id == ReviewEvent.claim_id)
+        events = _filtered(events, flt, engine).where(
             ReviewEvent.action.in_(("status", "dismissed", "restored"))
         )
-        query = query.group_by(
-            event_day, ReviewEvent.action, ReviewEvent.from_value, ReviewEvent.to_value,
-            Claim.status,
-        )  # fmt: skip
-        for day, action, old, new, now, n in session.exec(query):
+        current, status, dismissed = None, "unreviewed", False
+        for claim_id, at, action, value in session.exec(
+            events.order_by(ReviewEvent.claim_id, ReviewEvent.at, ReviewEvent.id)
+        ):
+            if claim_id != current:  # every claim starts found: unreviewed, waiting
+                current, status, dismissed = claim_id, "unreviewed", False
+            waiting = status in OPEN_STATUSES and not dismissed
             if action == "status":
-                step = (new in OPEN_STATUSES) - (old in OPEN_STATUSES)
-            else:  # a dismissed claim leaves the backlog only if it was waiting
-                step = (1 if action == "restored" else -1) * (now in OPEN_STATUSES)
-            change[_day(day)] = change.get(_day(day), 0) + step * n
+                status = value
+            else:
+                dismissed = action == "dismissed"
+            step = (status in OPEN_STATUSES and not dismissed) - waiting
+            if step:
+                change[_day(at)] = change.get(_day(at), 0) + step
     if not change:
         return []
     days = sorted(change)
@@ -149,4 +151,6 @@ def backlog(engine: Engine, flt: QueueFilter) -> list[tuple[date, int]]:
 
 
 def _day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

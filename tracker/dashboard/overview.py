@@ -66,7 +66,11 @@ def overview() -> None:
                         title=None,
                         axis=alt.Axis(format="%b %d", tickCount="day"),
                     ),
-                    y=alt.Y("waiting:Q", title="claims waiting", axis=alt.Axis(tickMinStep=1)),
+                    y=alt.Y(
+                        "waiting:Q",
+                        title="claims waiting",
+                        axis=alt.Axis(tickMinStep=1, format="d"),
+                    ),
                     tooltip=[alt.Tooltip("yearmonthdate(day):T", title="day"), "waiting:Q"],
                 )
             )
