@@ -50,7 +50,7 @@ def _page_script(function_name: str) -> None:
 
     dashboard.sign_in()
     dashboard.filter_sidebar()
-    getattr(dashboard, function_name)()
+    getattr(dashboard, {"claim": "claim_page"}.get(function_name, function_name))()
 
 
 def page(function_name: str, *, claim: int | None = None, name: str | None = None) -> AppTest:

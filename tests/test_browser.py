@@ -209,6 +209,7 @@ def test_back_to_queue_returns_to_the_same_filter_page_and_row(desk, page):
     picked = second_page[3]
     click_row(page, 3)
     page.get_by_role("heading", name=f"Claim {picked}").wait_for()
+    settled(page)
     page.get_by_role("button", name="← Back to queue").click()
     page.get_by_role("heading", name="Review queue").wait_for()
     settled(page)
@@ -227,6 +228,38 @@ def test_back_to_queue_returns_to_the_same_filter_page_and_row(desk, page):
     eventually(lambda: assert_equal(summary(page).split(" · ")[2], "page 1 of 2"))
     eventually(lambda: assert_equal(table_cells(page, "id")[0], "120"))  # newest of all
     shot(page, "queue-sorted-by-header")
+
+
+def test_the_browsers_back_button_walks_back_through_claims_to_the_same_queue(desk, page):
+    """Regression (hostile review): each claim opened added several history entries with
+    parts of the filter, so Back passed through half-filtered queues."""
+    url, _ = desk
+    page.goto(url + "/?claim_types=statistic")
+    type_name(page, "Ana Reviewer")
+    choose(page, "Sort", "newest first")
+    page.get_by_role("button", name="Page 2", exact=True).click()
+    settled(page)
+    eventually(lambda: assert_equal(summary(page).split(" · ")[2], "page 2 of 2"))
+    wanted = {"claim_types": ["statistic"], "sort": ["newest first"], "page": ["2"]}
+    click_row(page, 0)
+    page.get_by_role("heading", name=re.compile(r"^Claim \d+$")).wait_for()
+    first = params(page)["claim"]
+    page.get_by_text("in progress", exact=True).first.click()
+    page.get_by_role("button", name="Save and next").click()
+    eventually(lambda: assert_equal(params(page)["claim"] != first, True))
+    settled(page)
+    assert {k: v for k, v in params(page).items() if k != "claim"} == wanted
+    page.go_back()  # the claim before
+    eventually(lambda: assert_equal(params(page).get("claim"), first))
+    settled(page)
+    assert {k: v for k, v in params(page).items() if k != "claim"} == wanted
+    page.go_back()  # the queue, as it was
+    page.get_by_role("heading", name="Review queue").wait_for()
+    eventually(lambda: assert_equal(params(page), wanted))
+    eventually(
+        lambda: assert_equal(summary(page).split(" · ")[1:3], ["newest first", "page 2 of 2"])
+    )
+    assert sidebar(page).get_by_text("Role: reviewer").is_visible()
 
 
 def test_a_reviewer_disputes_a_claim_with_a_source(desk, page):

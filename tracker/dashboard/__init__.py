@@ -17,7 +17,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tracker.dashboard.articles import articles
-from tracker.dashboard.claim import claim
+from tracker.dashboard.claim import claim_page
 from tracker.dashboard.common import filter_sidebar, sign_in
 from tracker.dashboard.export import exporter
 from tracker.dashboard.importing import importer
@@ -28,7 +28,7 @@ from tracker.dashboard.queue import queue
 _PAGES = {
     "queue": (queue, "Review queue", {"default": True}),
     # Reached from the queue, Save and next, links: not a menu entry of its own.
-    "claim": (claim, "Claim", {"visibility": "hidden"}),
+    "claim": (claim_page, "Claim", {"visibility": "hidden"}),
     "articles": (articles, "Articles", {}),
     "import": (importer, "Import", {}),
     "overview": (overview, "Overview", {}),

@@ -30,6 +30,7 @@ def _on_pick() -> None:
 
 
 def articles() -> None:
+    st.session_state["on_page"] = "articles"
     show_flash()
     st.header("Articles")
     db = engine()

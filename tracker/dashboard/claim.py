@@ -24,6 +24,7 @@ from tracker.dashboard.common import (
     flash,
     int_param,
     open_claim,
+    set_queue_page,
     show_flash,
     who,
 )
@@ -51,18 +52,21 @@ _WEB = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
 def back_to_queue(claim_id: int | None) -> None:
-    """Return to the queue on the page and row of this claim (the filter travels in the
-    URL by itself)."""
+    """Return to the queue on the page and row of this claim (the filter is in the URL;
+    a claim that left the filter leaves the queue on the page it was on)."""
     from tracker.dashboard import page
 
     if claim_id is not None:
         where = position(engine(), current_filter(), claim_id, current_sort())
         if where is not None:
-            st.session_state["page"] = where // PAGE_SIZE + 1
-        elif st.session_state.get("queue_page_no"):
-            st.session_state["page"] = st.session_state["queue_page_no"]
+            set_queue_page(where // PAGE_SIZE + 1)
         st.session_state["queue_row"] = claim_id
-    st.switch_page(page("queue"), query_params={})
+    if "claim" in st.query_params:
+        del st.query_params["claim"]
+    if st.session_state.get("on_page") == "queue":
+        st.rerun()
+    st.switch_page(page("queue"), query_params={k: v for k, v in st.query_params.items()
+                                                 if k == "page"})  # fmt: skip
 
 
 def _context(text: str, start: int, end: int, paragraphs: int = 1) -> tuple[str, str]:
@@ -74,6 +78,12 @@ def _context(text: str, start: int, end: int, paragraphs: int = 1) -> tuple[str,
     first = before[-1 - paragraphs] if len(before) > paragraphs else 0
     last = after[paragraphs] if len(after) > paragraphs else len(text)
     return text[first:start], text[end:last]
+
+
+def claim_page() -> None:
+    """The claim page of old links (`/claim?claim=ID`): the claim, as the queue shows it."""
+    st.session_state["on_page"] = "claim"
+    claim()
 
 
 def claim() -> None:

@@ -166,7 +166,8 @@ DISMISSED_WORDS = {"hide": "hidden", "only": "only dismissed", "include": "shown
 
 def _new_view() -> None:
     """A changed filter starts the queue on its first page."""
-    st.session_state["page"] = 1
+    if "page" in st.query_params:
+        del st.query_params["page"]
     st.session_state["queue_row"] = None
 
 
@@ -304,14 +305,28 @@ def describe(flt: QueueFilter) -> str:
 # --- Moving between pages -----------------------------------------------------------------
 
 
-def open_claim(claim_id: int, *, back_page: int | None = None) -> None:
-    """Go to the claim page; the filter's own URL parameters travel by themselves."""
+def open_claim(claim_id: int) -> None:
+    """Show a claim. It opens inside the queue's page (`?claim=ID` beside the filter), so
+    the browser's Back returns to the queue as it was, in one step; from another page, it
+    switches to the queue's page first (the filter's own parameters travel by themselves)."""
     from tracker.dashboard import page
 
-    params = {"claim": str(claim_id)}
-    if back_page:
-        params["from_page"] = str(back_page)
-    st.switch_page(page("claim"), query_params=params)
+    if st.session_state.get("on_page") == "queue":
+        st.query_params["claim"] = str(claim_id)
+        st.rerun()
+    st.switch_page(page("queue"), query_params={"claim": str(claim_id)})
+
+
+def queue_page_number() -> int:
+    """The queue's page (1 is the first), kept in the URL as `page`."""
+    return max(1, int_param("page") or 1)
+
+
+def set_queue_page(number: int) -> None:
+    if number > 1:
+        st.query_params["page"] = str(number)
+    elif "page" in st.query_params:
+        del st.query_params["page"]
 
 
 def int_param(name: str) -> int | None:

@@ -5,6 +5,7 @@ them in one action."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import pandas as pd
@@ -20,7 +21,9 @@ from tracker.dashboard.common import (
     flash,
     notice,
     open_claim,
+    queue_page_number,
     set_filter,
+    set_queue_page,
     show_flash,
     who,
 )
@@ -64,18 +67,17 @@ def _fresh_table() -> None:
     st.session_state["queue_table_n"] = st.session_state.get("queue_table_n", 0) + 1
 
 
-def _on_select() -> None:
+def _on_select(key: str, ids: list[int]) -> None:
     """A click in the table (runs before the page): a column header asks for the whole
     queue sorted by that column; outside triage, a click on a row or any of its cells
     opens the claim."""
-    selection = st.session_state[_table_key()]["selection"]
-    ids = st.session_state.get("queue_ids", [])
+    selection = (st.session_state.get(key) or {}).get("selection") or {}
     if selection.get("columns"):
         column = selection["columns"][0]
         sort = SORT_BY_COLUMN.get(column)
         if sort:
             st.session_state["sort"] = sort
-            st.session_state["page"] = 1
+            set_queue_page(1)
         else:
             flash(f"The queue sorts by {', '.join(SORT_BY_COLUMN)} (or the Sort box).")
         _fresh_table()
@@ -94,16 +96,23 @@ def _on_open_id() -> None:
 
 
 def queue() -> None:
+    """The queue, or (with `?claim=ID`) one of its claims."""
+    st.session_state["on_page"] = "queue"
     wanted = st.session_state.pop("open_claim", None)
     if wanted is not None:
         open_claim(wanted)
+    if "claim" in st.query_params:
+        from tracker.dashboard.claim import claim
+
+        claim()
+        return
     show_flash()
     me = who()
     db = engine()
     flt, sort = current_filter(), current_sort()
     # What the page showed last (the reviewer acted on that): ticked ids and versions.
     # A deliberate change of view (filter, sort, page) forgets the ticks.
-    view = (repr(flt), sort, st.session_state.get("page") or 1)
+    view = (repr(flt), sort, queue_page_number())
     seen_before: dict[int, int] = st.session_state.get("queue_versions", {})
     same_view = st.session_state.get("queue_view") == view
     ticked = _ticked() if st.session_state.get("triage") and same_view else []
@@ -138,10 +147,18 @@ def queue() -> None:
     pager = st.container()
     actions = st.container()
     table_area = st.container()
+    page_no = min(queue_page_number(), pages)
     with pager:
-        page_no = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
-    page_no = min(max(1, page_no), pages)
-    st.session_state["queue_page_no"] = page_no
+        if pages > 1:
+            # Keyed by the page it shows: each page draws a new pager whose default is that
+            # page (a pager re-drawn with a changed default would fight the click).
+            key = f"pager_{page_no}_{pages}"
+            st.pagination(
+                pages,
+                default=page_no,
+                key=key,
+                on_change=lambda: set_queue_page(st.session_state[key]),
+            )
     summary.text(
         f"{matching} claims match · {SORT_WORDS[sort]} · page {page_no} of {pages}"
         + ("" if flt.dismissed != "hide" else " · dismissed claims hidden")
@@ -176,6 +193,7 @@ def queue() -> None:
 
 
 def _table(rows, sort: str, triage: bool, ticked: list[int]):
+    key = _table_key()
     marked = st.session_state.get("queue_row")
     table = pd.DataFrame(
         [
@@ -211,7 +229,7 @@ def _table(rows, sort: str, triage: bool, ticked: list[int]):
         width="stretch",
         height=min(38 + 35 * len(rows), 38 + 35 * PAGE_SIZE),
         column_config=config,
-        on_select=_on_select,
+        on_select=functools.partial(_on_select, key, [r.claim.id for r in rows]),
         # Selecting columns switches off the browser's own sort, which would order only
         # the rows of this page; a header click sorts the whole queue instead (_on_select).
         selection_mode=["multi-row", "single-column"]
@@ -223,7 +241,7 @@ def _table(rows, sort: str, triage: bool, ticked: list[int]):
         }
         if triage and ticked
         else None,
-        key=_table_key(),
+        key=key,
     )
 
 
