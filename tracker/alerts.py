@@ -121,10 +121,10 @@ def _raise_for_article(
             except IntegrityError:  # another watch raised it a moment ago
                 continue
             raised.append(alert.id)
-        session.exec(
+        session.exec(  # the extraction looked at, so that a later one is looked at again
             sa.update(FeedEntry)
             .where(FeedEntry.article_id == article_id)
-            .values(alerts_checked_at=now)
+            .values(alerts_checked_at=article.extracted_at)
         )
     return raised
 

@@ -116,7 +116,7 @@ def _feed(body: bytes, url: str) -> Parsed:
     entries, dropped = [], 0
     for item in result.entries[:MAX_ENTRIES]:
         guid = clean_text(item.get("id"), MAX_URL)
-        link = _link(url, item.get("link")) or (guid and _link(url, guid))
+        link = _link(url, item.get("link"))  # (a permalink GUID is the link already)
         if not link:
             dropped += 1
             continue

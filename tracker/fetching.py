@@ -101,10 +101,16 @@ def _not_public(address: str) -> bool:
 
 
 class Fetcher:
-    """One per pass (or per `watch` process): the HTTP client, each host's turn, and the
-    robots.txt files read so far. Use `async with`."""
+    """One per pass: the HTTP client, each host's turn, and the robots.txt files read (the
+    `robots` dict a `watch` process keeps from pass to pass). Use `async with`."""
 
-    def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        robots: dict[str, tuple[RobotFileParser, float]] | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.agent = settings.user_agent
         self.client = httpx2.AsyncClient(
@@ -116,7 +122,8 @@ class Fetcher:
         self._turns: dict[str, asyncio.Lock] = {}
         self._next_at: dict[str, float] = {}
         self._delay: dict[str, float] = {}  # a host's Crawl-delay, when it asks for more
-        self._robots: dict[str, tuple[RobotFileParser, float]] = {}
+        # robots.txt files read, and until when they hold: `watch` keeps them across passes.
+        self._robots = robots if robots is not None else {}
         self._robots_loading: dict[str, asyncio.Lock] = {}
         self.requests = 0
 

@@ -390,7 +390,7 @@ class FeedEntry(SQLModel, table=True):
         ),
     )
     alerts_checked_at: datetime | None = Timestamp(
-        default=None, description="Its article's claims were compared for alerts then"
+        default=None, description="The extraction (extracted_at) whose claims raised alerts"
     )
 
 

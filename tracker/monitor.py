@@ -101,12 +101,14 @@ def run_pass(
     *,
     now: datetime | None = None,
     hand: Callable[[Engine, list[int], Settings], HandOff] | None = None,
+    robots: dict | None = None,
 ) -> PassReport:
-    """Fetch, read, extract, alert, deliver: one pass (`tracker watch --once`)."""
+    """Fetch, read, extract, alert, deliver: one pass (`tracker watch --once`). `robots`:
+    the robots.txt files read by earlier passes of this process."""
     started = time.monotonic()
     now = now or utcnow()
     report = PassReport()
-    article_ids = asyncio.run(_collect(engine, settings, now, report))
+    article_ids = asyncio.run(_collect(engine, settings, now, report, robots))
     article_ids += [i for i in _unfinished(engine) if i not in article_ids]
     if article_ids:
         handed = (hand or hand_off)(engine, article_ids, settings)
@@ -118,7 +120,9 @@ def run_pass(
     return report
 
 
-async def _collect(engine: Engine, settings: Settings, now: datetime, report: PassReport):
+async def _collect(
+    engine: Engine, settings: Settings, now: datetime, report: PassReport, robots: dict | None
+) -> list[int]:
     """Fetch the due feeds and the pages of their new entries; returns the ids of the
     articles to extract."""
     with Session(engine) as session:
@@ -130,7 +134,7 @@ async def _collect(engine: Engine, settings: Settings, now: datetime, report: Pa
                 FeedReport(feed.id, feed.url, "waiting", error=feed.error,
                            next_check_at=feed.next_check_at)
             )  # fmt: skip
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, robots=robots) as fetcher:
         gate = asyncio.Semaphore(FEEDS_AT_ONCE)
 
         async def one_feed(feed: Feed) -> FeedReport:
@@ -411,9 +415,10 @@ def watch(
     """Run passes until interrupted (or one, with `once`), `interval` seconds apart from
     the start of one to the start of the next. Returns the last pass's report."""
     interval = interval or settings.watch_interval
+    robots: dict = {}
     while True:
         started = time.monotonic()
-        report = run_pass(engine, settings)
+        report = run_pass(engine, settings, robots=robots)
         if on_pass:
             on_pass(report)
         if once:
