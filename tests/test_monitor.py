@@ -570,6 +570,33 @@ def test_acknowledging_needs_a_reviewer_and_keeps_the_first(engine, web):
     assert recent(engine, unacknowledged=True) == []
 
 
+def test_watch_repeats_its_pass_and_outlives_a_failed_one(engine, web, monkeypatch):
+    from tracker import monitor
+
+    page(web, "/harbour", "Harbour report", HARBOUR)
+    add_feed(engine, feed(web, "/rss", rss([("a", web.url("/harbour"), "H")])))
+    real, calls, reports, errors, naps = monitor.run_pass, [], [], [], []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(monitor, "run_pass", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        monitor.watch(engine, settings_for(engine), interval=600, on_pass=reports.append,
+                      on_error=errors.append, sleep=nap)  # fmt: skip
+    assert len(calls) == 3 and [r.pages_read for r in reports] == [1, 0]
+    assert errors == ["the pass failed: RuntimeError: database went away"]
+    assert all(590 < n <= 600 for n in naps)  # from the start of one pass to the next
+
+
 # --- The command line -----------------------------------------------------------------------
 
 

@@ -813,9 +813,14 @@ def watch(
             _err(line)
 
     try:
-        report = run_watch(engine, settings, once=once, interval=interval, on_pass=show)
+        report = run_watch(
+            engine, settings, once=once, interval=interval, on_pass=show, on_error=_err
+        )
     except StorageError as refused:
         _err(f"Cannot write to the database {_db_label(settings.database_url)}: {refused}")
+        raise typer.Exit(2) from None
+    except sa_exc.SQLAlchemyError as exc:
+        _err(f"The database {_db_label(settings.database_url)}: {storage_problem(exc)[0]}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         _err("Stopped.")

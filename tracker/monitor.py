@@ -410,20 +410,37 @@ def watch(
     once: bool = False,
     interval: float | None = None,
     on_pass: Callable[[PassReport], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> PassReport:
+) -> PassReport | None:
     """Run passes until interrupted (or one, with `once`), `interval` seconds apart from
-    the start of one to the start of the next. Returns the last pass's report."""
+    the start of one to the start of the next. A pass that fails as a whole (the database
+    is down) is reported and the loop goes on; with `once` it raises. Returns the last
+    pass's report."""
     interval = interval or settings.watch_interval
     robots: dict = {}
+    report = None
     while True:
         started = time.monotonic()
-        report = run_pass(engine, settings, robots=robots)
-        if on_pass:
-            on_pass(report)
+        try:
+            report = run_pass(engine, settings, robots=robots)
+        except Exception as exc:
+            if once:
+                raise
+            if on_error:
+                on_error(f"the pass failed: {type(exc).__name__}: {_first_line(exc)}")
+        else:
+            if on_pass:
+                on_pass(report)
         if once:
             return report
         sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line, without the SQL and parameters SQLAlchemy adds."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [""])[0][:300]
 
 
 # --- In words (the CLI prints these) ---------------------------------------------------------
