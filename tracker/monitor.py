@@ -303,7 +303,7 @@ async def read_page(
         fetched = await fetcher.get(page.url, accept=PAGE_ACCEPT, allow_private=allow_private)
         if fetched.content_type not in HTML_TYPES:
             raise FetchError(f"not a web page ({fetched.content_type[:80]})", permanent=True)
-        data = _article(fetched, page)
+        data = await asyncio.to_thread(_article, fetched, page)  # fetching goes on meanwhile
     except FetchError as failure:
         _page_failed(engine, page, failure.reason, failure.permanent, report)
         return None
