@@ -12,6 +12,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -471,6 +472,60 @@ def test_a_repeat_of_a_claim_the_desk_checked_raises_an_alert_and_an_open_one_do
     assert alert.matched_url == f"http://localhost:8501/claim?claim={original.id}"
     assert alert.webhook_state == "off"  # no webhook configured
     assert recent(engine)[0].id == alert.id
+
+
+def test_a_link_into_a_cluster_with_a_verdict_raises_an_alert_for_that_verdict(engine):
+    """The new claim was linked to an unreviewed claim whose cluster holds a checked one."""
+    from tracker.alerts import raise_alerts
+    from tracker.ingest import add_article
+    from tracker.models import ArticleCreate, ClaimMatch
+
+    def stored(text: str, status: str = "unreviewed", **article) -> Claim:
+        row, _ = add_article(engine, ArticleCreate(text=text, **article))
+        with Session(engine) as session:
+            claim = Claim(article_id=row.id, text=text, quote=text, quote_start=0,
+                          quote_end=len(text), checkworthiness=0.9, status=status)  # fmt: skip
+            session.add(claim)
+            session.exec(
+                sa.update(Article).where(Article.id == row.id)
+                .values(extraction_state="extracted", extracted_at=utcnow())
+            )  # fmt: skip
+            session.commit()
+            session.refresh(claim)
+            return claim
+
+    checked = stored("Bus fares doubled since 2019.", "checked", title="Fares", outlet="Wire")
+    echo = stored("Bus fares have doubled since 2019, he said.")
+    new = stored("Since 2019, bus fares doubled.", title="Transit speech")
+    with Session(engine) as session:
+        for claim in (checked, echo, new):
+            session.exec(sa.update(Claim).where(Claim.id == claim.id)
+                         .values(cluster_id=checked.id))  # fmt: skip
+        session.add(ClaimMatch(claim_id=new.id, other_id=echo.id, score=0.96, state="linked"))
+        session.add(FeedEntry(url="https://x.example/speech", url_key="k", state="stored",
+                              article_id=new.article_id))  # fmt: skip
+        session.commit()
+
+    [alert_id] = raise_alerts(engine, settings_for(engine))
+
+    [alert] = alerts(engine)
+    assert (alert.id, alert.matched_claim_id, alert.verdict) == (alert_id, checked.id, "checked")
+    assert (alert.how, alert.score, alert.matched_source) == ("linked, same cluster", 0.96,
+                                                              "Fares — Wire")  # fmt: skip
+    assert raise_alerts(engine, settings_for(engine)) == []
+
+
+def test_the_webhook_url_is_a_secret_but_its_words_are_not():
+    from tracker.config import webhook_secrets
+    from tracker.sanitize import scrub
+
+    url = "https://hooks.slack.example/services/T0AB12CD3/B0EF45GH6/aBcDeFgHiJkLmNoPqRsTuVwX"
+    settings = make_settings("sqlite://", alert_webhook=url)
+    text = f"POST {url} failed; see /services/T0AB12CD3 and the services page"
+    shown = scrub(text, settings.secrets())
+    assert "aBcDeFgHiJkLmNoPqRsTuVwX" not in shown and "T0AB12CD3" not in shown
+    assert "the services page" in shown and "hooks.slack.example" not in shown
+    assert webhook_secrets(url)[0] == url  # the longest first: the whole URL goes as one
 
 
 def test_the_webhook_is_retried_with_back_off_and_its_secret_never_shown(

@@ -168,7 +168,7 @@ async def check_feed(
         if fetched.not_modified:
             _feed_ok(engine, feed.id, now, fetched, None)
             return FeedReport(feed.id, feed.url, "unchanged")
-        parsed = parse_feed(fetched.body, fetched.final_url)
+        parsed = await asyncio.to_thread(parse_feed, fetched.body, fetched.final_url)
         new = record_entries(engine, feed.id, parsed.entries, now)
         _feed_ok(engine, feed.id, now, fetched, parsed)
         return FeedReport(feed.id, feed.url, "read", new_entries=new)
