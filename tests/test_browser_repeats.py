@@ -90,6 +90,12 @@ def test_a_reviewer_opens_and_acknowledges_a_repeated_claim(watched, page):
     settled(page)
     assert page.get_by_text("Already checked").is_visible()  # the claim page agrees
 
+    page.goto(url + f"/articles?article={alert.article_id}")
+    page.get_by_role("heading", name=f"Article {alert.article_id}").wait_for()
+    assert page.get_by_text("Seen in the feeds:").is_visible()  # its appearances
+    shot(page, "repeats-article-appearances")
+
+    type_name(page, "Ana")  # (a new page load is a new session)
     nav(page, "Repeats")
     page.get_by_role("button", name="Acknowledge").click()
     wait_for(lambda: _alert(engine).acknowledged_by == "Ana", what="the acknowledgement")

@@ -310,6 +310,21 @@ def test_robots_txt_that_keeps_out_our_agent_keeps_out_the_feed(engine, web):
     assert web.hits("/rss") == []
 
 
+def test_an_unreadable_robots_txt_keeps_us_off_the_site_until_it_answers(engine, web):
+    web.route("/robots.txt", Route("down", status=503, content_type="text/plain"))
+    url = feed(web, "/rss", rss([]))
+    add_feed(engine, url)
+    now = utcnow()
+    report = run_pass(engine, settings_for(engine), now=now)
+    assert report.feeds[0].error == (
+        "robots.txt could not be read (HTTP 503): nothing is fetched from this site until it can"
+    )
+    assert web.hits("/rss") == []
+    web.route("/robots.txt", Route("User-agent: *\nAllow: /\n", content_type="text/plain"))
+    later = run_pass(engine, settings_for(engine), now=now + timedelta(minutes=2))
+    assert later.count("read") == 1 and len(web.hits("/rss")) == 1
+
+
 def test_one_host_is_asked_one_request_at_a_time_with_a_pause(engine, web):
     for n in range(3):
         page(web, f"/p{n}", f"Page {n}", [f"{s} Story {n}." for s in HARBOUR])

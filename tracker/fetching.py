@@ -207,15 +207,10 @@ class Fetcher:
                 rules.allow_all = True  # a redirect loop: as unavailable (4xx)
                 return rules, ROBOTS_KEEP
         except FetchError as failed:
-            if failed.too_large:
-                rules.allow_all = True  # RFC: parse the first 500 KiB; we refuse to guess
-                return rules, ROBOTS_KEEP
-            rules.disallow_all = True
-            return rules, ROBOTS_RETRY
+            return _unreadable(rules, failed.reason), ROBOTS_RETRY
         status = response.status_code
         if status >= 500:
-            rules.disallow_all = True
-            return rules, ROBOTS_RETRY
+            return _unreadable(rules, f"HTTP {status}"), ROBOTS_RETRY
         if status >= 400 or status in REDIRECTS:
             rules.allow_all = True
             return rules, ROBOTS_KEEP
@@ -287,7 +282,11 @@ class Fetcher:
         current = url
         for _ in range(self.settings.fetch_max_redirects + 1):
             await self._check_address(current, allow_private)
-            if not (await self.robots(current)).can_fetch(self.agent, current):
+            rules = await self.robots(current)
+            if not rules.can_fetch(self.agent, current):
+                if problem := getattr(rules, "problem", None):
+                    raise FetchError(f"robots.txt could not be read ({problem}): nothing is "
+                                     "fetched from this site until it can")  # fmt: skip
                 raise FetchError("robots.txt does not allow us to fetch this", permanent=True)
             response, body = await self._one(current, headers, self.settings.fetch_max_bytes)
             status = response.status_code
@@ -308,6 +307,14 @@ class Fetcher:
                 response.headers.get("last-modified"),
             )
         raise FetchError(f"more than {self.settings.fetch_max_redirects} redirects (a loop?)")
+
+
+def _unreadable(rules: RobotFileParser, problem: str) -> RobotFileParser:
+    """RFC 9309: robots.txt unreachable (a 5xx, no answer) means "nothing allowed" until it
+    can be read; the reason goes with the rules, for the message."""
+    rules.disallow_all = True
+    rules.problem = problem  # type: ignore[attr-defined]
+    return rules
 
 
 def _status_error(status: int, headers: httpx2.Headers) -> FetchError:

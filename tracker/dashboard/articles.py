@@ -18,6 +18,7 @@ from tracker.dashboard.common import (
     show_flash,
     who,
 )
+from tracker.feeds import appearances
 from tracker.ingest import import_article
 from tracker.models import ArticleCreate
 from tracker.review import status_words
@@ -85,6 +86,12 @@ def _article(article_id: int) -> None:
             else ""
         )
     )
+    seen = appearances(engine(), article.id)
+    if seen:  # the same text from several outlets is one article: where it ran
+        st.text(
+            "Seen in the feeds:\n"
+            + "\n".join(f"{a.seen_at:%Y-%m-%d %H:%M}  {a.outlet or ''}  {a.url}" for a in seen)
+        )
     if article.extraction_error:
         notice("error", "Extraction failed:", article.extraction_error)
     if who().is_admin and st.button("Re-extract"):
