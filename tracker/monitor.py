@@ -216,18 +216,32 @@ def _feed_failed(
 
 def record_entries(engine: Engine, feed_id: int, entries: list[Entry], now: datetime) -> int:
     """Store the entries never seen before (by GUID in this feed, or by page URL in any
-    feed), pending; returns how many."""
+    feed), pending; returns how many. Two queries find the known ones, however many."""
+    keyed = [
+        (entry, key(canonical_url(entry.url)), key(entry.guid) if entry.guid else None)
+        for entry in entries
+    ]
     new = 0
     with session_scope(engine) as session:
-        for entry in entries:
-            url_key = key(canonical_url(entry.url))
-            guid_key = key(entry.guid) if entry.guid else None
-            seen = FeedEntry.url_key == url_key
-            if guid_key:
-                seen = sa.or_(seen, sa.and_(FeedEntry.feed_id == feed_id,
-                                            FeedEntry.guid_key == guid_key))  # fmt: skip
-            if session.exec(select(FeedEntry.id).where(seen).limit(1)).first():
+        urls = set(
+            session.exec(
+                select(FeedEntry.url_key).where(FeedEntry.url_key.in_([u for _, u, _ in keyed]))
+            ).all()
+        )
+        guids = set(
+            session.exec(
+                select(FeedEntry.guid_key).where(
+                    FeedEntry.feed_id == feed_id,
+                    FeedEntry.guid_key.in_([g for _, _, g in keyed if g]),
+                )
+            ).all()
+        )
+        for entry, url_key, guid_key in keyed:
+            if url_key in urls or (guid_key and guid_key in guids):
                 continue
+            urls.add(url_key)
+            if guid_key:
+                guids.add(guid_key)
             try:
                 with session.begin_nested():
                     session.add(
@@ -237,7 +251,7 @@ def record_entries(engine: Engine, feed_id: int, entries: list[Entry], now: date
                         )
                     )  # fmt: skip
                     session.flush()
-            except IntegrityError:  # the same entry twice in one feed, or another watch
+            except IntegrityError:  # another watch stored it a moment ago
                 continue
             new += 1
     return new
