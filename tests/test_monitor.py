@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import itertools
+import logging
 from datetime import timedelta
 
 import pytest
@@ -544,8 +545,9 @@ def test_the_webhook_url_is_a_secret_but_its_words_are_not():
 
 
 def test_the_webhook_is_retried_with_back_off_and_its_secret_never_shown(
-    engine, web, monkeypatch, tmp_path
+    engine, web, monkeypatch, tmp_path, caplog
 ):
+    caplog.set_level(logging.DEBUG)  # as a deployment that logs everything would
     import_factchecks(engine, [FACT_CHECK])
     page(web, "/budget", "Budget talks", BUDGET)
     secret_path = "/services/T000/B000/XyZsecretWebhookToken42"
@@ -581,8 +583,9 @@ def test_the_webhook_is_retried_with_back_off_and_its_secret_never_shown(
     stats = CliRunner().invoke(app, ["stats", "--json"])
     assert '"sent": 1' in stats.output
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*.db*"))
+    assert "HTTP Request: POST" in caplog.text  # the HTTP client logged every request
     for token in ("XyZsecretWebhookToken42", secret_path):
-        assert token not in watched.output + listed.output + stats.output
+        assert token not in watched.output + listed.output + stats.output + caplog.text
         assert token.encode() not in stored
     assert settings.alert_webhook.get_secret_value() not in repr(settings)
 

@@ -21,6 +21,7 @@ an error message (errors are ours: "HTTP 500", "timed out").
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -360,7 +361,6 @@ def deliver(
     delivery = Delivery()
     if not settings.alert_webhook or not settings.alert_webhook.get_secret_value():
         return delivery
-    import httpx2
 
     url = settings.alert_webhook.get_secret_value()
     now = now or utcnow()
@@ -377,6 +377,44 @@ def deliver(
     if not due:
         return delivery
     headers = {"User-Agent": settings.user_agent}
+    hide = _Hidden(settings.secrets())  # httpx2 logs each request's full URL at INFO
+    logging.getLogger("httpx2").addFilter(hide)
+    try:
+        _send(engine, settings, due, url, headers, now, delivery, transport)
+    finally:
+        logging.getLogger("httpx2").removeFilter(hide)
+    return delivery
+
+
+class _Hidden(logging.Filter):
+    """Scrubs the webhook's URL from the HTTP client's own log records."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a if isinstance(a, int | float) else scrub(str(a), self.secrets)
+                for a in record.args
+            )
+        record.msg = scrub(str(record.msg), self.secrets)
+        return True
+
+
+def _send(
+    engine: Engine,
+    settings: Settings,
+    due: list[int],
+    url: str,
+    headers: dict[str, str],
+    now: datetime,
+    delivery: Delivery,
+    transport: Any,
+) -> None:
+    import httpx2
+
     with httpx2.Client(
         timeout=WEBHOOK_TIMEOUT, follow_redirects=False, transport=transport
     ) as client:
@@ -391,7 +429,6 @@ def deliver(
             else:
                 delivery.failed += 1
                 delivery.errors.append(error)
-    return delivery
 
 
 def _take(engine: Engine, alert_id: int, now: datetime) -> Alert | None:
