@@ -590,6 +590,22 @@ def test_the_webhook_is_retried_with_back_off_and_its_secret_never_shown(
     assert settings.alert_webhook.get_secret_value() not in repr(settings)
 
 
+def test_a_webhook_that_is_down_is_tried_once_a_pass(engine, web):
+    import_factchecks(engine, [FACT_CHECK, FACT_CHECK.model_copy(update={
+        "claim_reviewed": "The harbour's cargo volumes rose by 12 percent last year",
+        "url": "https://factcheck.example/harbour"})])  # fmt: skip
+    page(web, "/budget", "Budget talks", BUDGET)
+    page(web, "/harbour", "Harbour report", HARBOUR)
+    add_feed(engine, feed(web, "/rss", rss([("b", web.url("/budget"), "B"),
+                                            ("h", web.url("/harbour"), "H")])))  # fmt: skip
+    web.route("/hook", Route("busy", status=503))
+    settings = settings_for(engine, alert_webhook=web.url("/hook"))
+    report = run_pass(engine, settings)
+    assert report.alerts == 2 and report.delivery.errors == ["HTTP 503"]
+    assert len(web.hits("/hook", "POST")) == 1
+    assert sorted(a.webhook_attempts for a in alerts(engine)) == [0, 1]
+
+
 def test_a_webhook_that_keeps_failing_is_given_up_and_shown(engine, web):
     from tracker import alerts as alerting
 

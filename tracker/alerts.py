@@ -15,8 +15,9 @@ alert, Slack-compatible (`text`, with the untrusted parts escaped so that a clai
 mention @channel or forge a link) plus the structured fields. A failed POST is tried again
 with back-off, up to `WEBHOOK_ATTEMPTS` times; a POST answered 2xx is never sent again. Each
 attempt first takes the alert (a conditional UPDATE), so two `watch` processes never send
-the same alert at once. The webhook URL is a secret: it is never stored, printed or put in
-an error message (errors are ours: "HTTP 500", "timed out").
+the same alert at once; after a failure the pass tries no more (a webhook that is down
+would fail them all, a timeout each). The webhook URL is a secret: it is never stored,
+printed, logged or put in an error message (errors are ours: "HTTP 500", "timed out").
 """
 
 from __future__ import annotations
@@ -426,9 +427,10 @@ def _send(
             _record(engine, alert, error, now, settings)
             if error is None:
                 delivery.sent += 1
-            else:
-                delivery.failed += 1
-                delivery.errors.append(error)
+                continue
+            delivery.failed += 1
+            delivery.errors.append(error)
+            break  # the webhook is down: the others wait for the next pass, untried
 
 
 def _take(engine: Engine, alert_id: int, now: datetime) -> Alert | None:
