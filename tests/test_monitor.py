@@ -78,6 +78,13 @@ def web():
         yield server
 
 
+@pytest.fixture
+def other():
+    """Another site."""
+    with WebServer() as server:
+        yield server
+
+
 def page(web: WebServer, path: str, title: str, paragraphs: list[str], **kw) -> str:
     return web.route(path, Route(article_page(title, paragraphs), **kw))
 
@@ -132,15 +139,15 @@ def test_rss_atom_and_a_news_sitemap_become_articles(engine, web):
     assert kinds == {"rss": "rss20", "atom": "atom10", "news.xml": "sitemap"}
 
 
-def test_a_failing_feed_is_reported_retried_later_and_never_stops_the_others(engine, web):
-    page(web, "/harbour", "Harbour report", HARBOUR)
-    good = feed(web, "/good", rss([("h1", web.url("/harbour"), "Harbour")]))
+def test_a_failing_feed_is_reported_retried_later_and_never_stops_the_others(engine, web, other):
+    page(other, "/harbour", "Harbour report", HARBOUR)
+    good = feed(other, "/good", rss([("h1", other.url("/harbour"), "Harbour")]))
     broken = {
         "malformed": feed(web, "/malformed", "<html><body>Not a feed <b>at all"),
         "missing": web.url("/gone"),
         "loop": web.route("/loop", Route(redirect="/loop")),
         "slow": feed(web, "/slow", rss([]), delay=2.5),
-        "drip": feed(web, "/drip", rss([("x", web.url("/harbour"), "x")]), drip=0.05),
+        "drip": feed(other, "/drip", rss([("x", other.url("/harbour"), "x")]), drip=0.05),
     }
     for url in [*broken.values(), good]:
         add_feed(engine, url)
@@ -166,7 +173,7 @@ def test_a_failing_feed_is_reported_retried_later_and_never_stops_the_others(eng
     # At once again: the failed feeds wait for their back-off; the good one is asked.
     again = run_pass(engine, settings, now=now + timedelta(seconds=10))
     assert again.count("waiting") == 5 and len(web.hits("/malformed")) == 1
-    assert len(web.hits("/good")) == 2
+    assert len(other.hits("/good")) == 2
 
     # After the back-off they are tried again, and a second failure waits twice as long.
     later = now + timedelta(seconds=61)
@@ -222,6 +229,18 @@ def test_a_page_that_times_out_is_tried_again_then_given_up(engine, web):
     assert (entries(engine)[0].state, entries(engine)[0].attempts) == ("failed", 3)
     run_pass(engine, settings)
     assert len(web.hits("/slow")) == 3
+
+
+def test_a_site_that_does_not_answer_costs_one_timeout_a_pass(engine, web):
+    for n in range(4):
+        page(web, f"/slow{n}", "Slow", [f"{s} ({n})" for s in HARBOUR], delay=2.0)
+    add_feed(engine, feed(web, "/rss", rss([(f"{n}", web.url(f"/slow{n}"), "S")
+                                            for n in range(4)])))  # fmt: skip
+    report = run_pass(engine, settings_for(engine))
+    assert (len(report.pages_failed), report.pages_waiting) == (2, 2)  # two timeouts in a row
+    assert "2 left for the next pass (site down)" in describe_pass(report)[-1]
+    assert sorted(e.attempts for e in entries(engine)) == [0, 0, 1, 1]
+    assert all(e.state == "pending" for e in entries(engine))
 
 
 def test_an_entry_repeated_across_feeds_is_read_once(engine, web):

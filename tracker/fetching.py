@@ -40,6 +40,7 @@ ROBOTS_MAX_BYTES = 500_000  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_KEEP = 3600.0  # seconds a robots.txt is trusted before it is fetched again
 ROBOTS_RETRY = 300.0  # an unreachable robots.txt (5xx, network) is asked again after this
 MAX_CRAWL_DELAY = 60.0  # a Crawl-delay beyond this is taken as this
+DOWN_AFTER = 2  # requests in a row a host leaves unanswered before a pass stops asking it
 
 
 class FetchError(Exception):
@@ -54,10 +55,16 @@ class FetchError(Exception):
         permanent: bool = False,
         retry_after: float | None = None,
         too_large: bool = False,
+        unreachable: bool = False,
+        skipped: bool = False,
+        refused: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason, self.permanent, self.retry_after = reason, permanent, retry_after
         self.too_large = too_large
+        self.unreachable = unreachable  # no answer at all: the site may be down
+        self.skipped = skipped  # not asked: the site did not answer earlier in this pass
+        self.refused = refused  # no connection at all (refused, no such host)
 
 
 @dataclass
@@ -126,6 +133,8 @@ class Fetcher:
         self._robots = robots if robots is not None else {}
         self._robots_loading: dict[str, asyncio.Lock] = {}
         self.requests = 0
+        self.down: set[str] = set()  # hosts that did not answer in this pass
+        self._strikes: dict[str, int] = {}  # requests in a row a host left unanswered
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -207,6 +216,8 @@ class Fetcher:
                 rules.allow_all = True  # a redirect loop: as unavailable (4xx)
                 return rules, ROBOTS_KEEP
         except FetchError as failed:
+            if failed.skipped:
+                raise
             return _unreadable(rules, failed.reason), ROBOTS_RETRY
         status = response.status_code
         if status >= 500:
@@ -225,9 +236,22 @@ class Fetcher:
         """One request, in the host's turn, within the deadline and the size limit."""
         host = host_of(url)
         async with self._turn(host):
+            if host in self.down:  # one timeout per site and pass, not one per page
+                raise FetchError(
+                    "not asked: the site did not answer earlier in this pass", skipped=True
+                )
             await self._wait_turn(host)
             try:
-                return await self._read(url, headers, max_bytes)
+                answer = await self._read(url, headers, max_bytes)
+            except FetchError as failed:
+                if failed.unreachable:  # refused at once; no answer, twice in a row
+                    self._strikes[host] = self._strikes.get(host, 0) + 1
+                    if failed.refused or self._strikes[host] >= DOWN_AFTER:
+                        self.down.add(host)
+                raise
+            else:
+                self._strikes.pop(host, None)
+                return answer
             finally:
                 self.requests += 1
                 self._done_turn(host)
@@ -253,13 +277,15 @@ class Fetcher:
                         chunks.append(chunk)
                     return response, b"".join(chunks)
         except TimeoutError:
-            raise FetchError(f"no complete answer within {timeout:g} s") from None
+            raise FetchError(f"no complete answer within {timeout:g} s", unreachable=True) from None
         except httpx2.TimeoutException:
-            raise FetchError(f"no complete answer within {timeout:g} s") from None
+            raise FetchError(f"no complete answer within {timeout:g} s", unreachable=True) from None
         except httpx2.ConnectError as exc:
-            raise FetchError(f"could not connect ({_first_line(exc)})") from None
+            reason = f"could not connect ({_first_line(exc)})"
+            raise FetchError(reason, unreachable=True, refused=True) from None
         except httpx2.TransportError as exc:
-            raise FetchError(f"the connection failed ({type(exc).__name__})") from None
+            reason = f"the connection failed ({type(exc).__name__})"
+            raise FetchError(reason, unreachable=True) from None
         except httpx2.InvalidURL:
             raise FetchError("not a valid address", permanent=True) from None
 

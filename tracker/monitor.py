@@ -60,6 +60,7 @@ class PassReport:
     pages_read: int = 0
     same_text: int = 0  # pages whose text was stored already (another outlet's copy)
     pages_failed: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+    pages_waiting: int = 0  # not asked: their site did not answer earlier in the pass
     extracted: int = 0
     extraction_failed: list[tuple[int, str]] = field(default_factory=list)
     alerts: int = 0
@@ -172,9 +173,12 @@ async def check_feed(
         new = record_entries(engine, feed.id, parsed.entries, now)
         _feed_ok(engine, feed.id, now, fetched, parsed)
         return FeedReport(feed.id, feed.url, "read", new_entries=new)
-    except (FetchError, FeedProblem) as failure:
-        reason = failure.reason if isinstance(failure, FetchError) else str(failure)
-        retry_after = failure.retry_after if isinstance(failure, FetchError) else None
+    except FetchError as failure:
+        if failure.skipped:  # another feed of its site timed out just now: next pass
+            return FeedReport(feed.id, feed.url, "waiting", error=failure.reason)
+        reason, retry_after = failure.reason, failure.retry_after
+    except FeedProblem as problem:
+        reason, retry_after = str(problem), None
     except Exception as exc:  # a bug or a parser's surprise: this feed's failure, not the pass's
         reason, retry_after = f"could not be read: {type(exc).__name__}", None
     until = _feed_failed(engine, feed.id, now, reason, settings, retry_after)
@@ -319,6 +323,9 @@ async def read_page(
             raise FetchError(f"not a web page ({fetched.content_type[:80]})", permanent=True)
         data = await asyncio.to_thread(_article, fetched, page)  # fetching goes on meanwhile
     except FetchError as failure:
+        if failure.skipped:  # its site is down: the next pass asks again, no attempt counted
+            report.pages_waiting += 1
+            return None
         _page_failed(engine, page, failure.reason, failure.permanent, report)
         return None
     except Exception as exc:  # an odd page: this entry's failure, not the pass's
@@ -485,7 +492,13 @@ def describe_pass(report: PassReport) -> list[str]:
         f"{report.count('unchanged')} unchanged, {report.count('failed')} failed, "
         f"{report.count('waiting')} waiting to retry; {new} new entries; "
         f"{report.pages_read} pages read ({report.same_text} the same text as a stored "
-        f"article), {len(report.pages_failed)} failed; {report.extracted} articles extracted; "
+        f"article), {len(report.pages_failed)} failed"
+        + (
+            f", {report.pages_waiting} left for the next pass (site down)"
+            if report.pages_waiting
+            else ""
+        )
+        + f"; {report.extracted} articles extracted; "
         f"{report.alerts} alerts raised, {report.delivery.sent} sent; "
         f"{report.requests} requests, {report.seconds:.1f} s"
     )
