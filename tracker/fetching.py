@@ -7,6 +7,8 @@ a 304. Safe: a deadline on the whole response (`TRACKER_FETCH_TIMEOUT`: a server
 one byte a second cannot hold a pass), a size limit on the decoded body
 (`TRACKER_FETCH_MAX_BYTES`: a gzip bomb is cut off too), redirects followed by hand up to
 `TRACKER_FETCH_MAX_REDIRECTS`, each hop checked like the first (scheme, robots.txt, address).
+A site that refuses connections, or leaves two requests in a row unanswered, is not asked
+again in the pass (`down`): a dead site costs two timeouts, not one per page.
 
 Addresses: feed entries are untrusted, so a link in a feed may not lead to a loopback,
 private or link-local address (the cloud metadata service, the newsroom's intranet) unless
