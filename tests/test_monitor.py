@@ -191,6 +191,21 @@ def test_a_failing_feed_is_reported_retried_later_and_never_stops_the_others(eng
     assert feeds_by_url(engine)[broken["malformed"]].error is None
 
 
+def test_a_home_page_added_as_a_feed_names_its_feed(engine, web):
+    home = web.route(
+        "/",
+        Route(
+            "<!DOCTYPE html><html><head><title>Example News</title><link rel='alternate' "
+            "type='application/rss+xml' href='/feeds/all.rss'></head><body>News</body></html>"
+        ),
+    )
+    add_feed(engine, home)
+    report = run_pass(engine, settings_for(engine))
+    assert report.feeds[0].error == (
+        f"a web page, not a feed; it names its feed: {web.url('/feeds/all.rss')}"
+    )
+
+
 def test_retry_after_is_honoured(engine, web):
     url = feed(web, "/busy", "", status=503, headers={"Retry-After": "3600"})
     add_feed(engine, url)

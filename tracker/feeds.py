@@ -110,6 +110,8 @@ def _feed(body: bytes, url: str) -> Parsed:
         resolve_relative_uris=True,
     )
     if not result.get("version") and not result.entries:
+        if found := _advertised_feeds(body, url):  # the site's home page, say
+            raise FeedProblem("a web page, not a feed; it names its feed: " + ", ".join(found[:3]))
         problem = result.get("bozo_exception")
         detail = f": {_first_line(problem)}" if problem else ""
         raise FeedProblem(f"not an RSS or Atom feed, nor a news sitemap{detail}")
@@ -122,6 +124,22 @@ def _feed(body: bytes, url: str) -> Parsed:
             continue
         entries.append(Entry(link, guid, clean_text(item.get("title")), _struct_time(item, url)))
     return Parsed(result.version or "feed", clean_text(result.feed.get("title")), entries, dropped)
+
+
+def _advertised_feeds(body: bytes, url: str) -> list[str]:
+    """The feeds a web page names (`<link rel="alternate" type="application/rss+xml">`)."""
+    if b"<html" not in body[:4096].lower():
+        return []
+    from lxml import html
+
+    try:
+        links = html.fromstring(body).xpath(
+            "//link[contains(@rel, 'alternate')][contains(@type, 'rss') or "
+            "contains(@type, 'atom')]/@href"
+        )
+    except Exception:  # not parseable as HTML either
+        return []
+    return [found for link in links if (found := _link(url, str(link)))]
 
 
 def _struct_time(item: Any, _url: str) -> datetime | None:

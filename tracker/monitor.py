@@ -494,6 +494,8 @@ def describe_pass(report: PassReport) -> list[str]:
         lines.append(f"  ✗ article {article_id}: {reason}")
     for error in report.delivery.errors[:5]:
         lines.append(f"  ✗ alert webhook: {error} (tried again later)")
+    if not report.feeds:
+        lines.append("No feeds followed: tracker feeds add URL [--outlet NAME]")
     new = sum(feed.new_entries for feed in report.feeds)
     lines.append(
         f"{len(report.feeds)} feeds: {report.count('read')} read, "
