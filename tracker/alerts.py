@@ -37,7 +37,7 @@ from tracker.claimreview import REVIEWED, prior_checks, web_url
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.matching import conflict
-from tracker.models import Alert, Article, Claim, ClaimMatch, FeedEntry, utcnow
+from tracker.models import Alert, Article, Claim, ClaimMatch, FactCheck, FeedEntry, utcnow
 from tracker.sanitize import scrub
 
 WEBHOOK_ATTEMPTS = 8
@@ -64,7 +64,7 @@ class _Candidate:
     score: float
     how: str
     matched_claim: Claim | None = None
-    fact_check: Any = None
+    fact_check: FactCheck | None = None
 
 
 def raise_alerts(engine: Engine, settings: Settings, *, now: datetime | None = None) -> list[int]:

@@ -122,7 +122,7 @@ def _feed(body: bytes, url: str) -> Parsed:
         if not link:
             dropped += 1
             continue
-        entries.append(Entry(link, guid, clean_text(item.get("title")), _struct_time(item, url)))
+        entries.append(Entry(link, guid, clean_text(item.get("title")), _struct_time(item)))
     return Parsed(result.version or "feed", clean_text(result.feed.get("title")), entries, dropped)
 
 
@@ -142,7 +142,7 @@ def _advertised_feeds(body: bytes, url: str) -> list[str]:
     return [found for link in links if (found := _link(url, str(link)))]
 
 
-def _struct_time(item: Any, _url: str) -> datetime | None:
+def _struct_time(item: Any) -> datetime | None:
     for name in ("published_parsed", "updated_parsed", "created_parsed"):
         value = item.get(name)
         if value:
