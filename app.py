@@ -13,6 +13,7 @@ from tracker.dashboard.common import database_problem
 
 st.set_page_config(page_title="Claim Tracker", layout="wide")
 page = st.navigation(pages())
+st.session_state["on_page"] = page.url_path or "queue"  # where open_claim starts from
 try:
     sign_in()
     filter_sidebar()

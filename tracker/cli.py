@@ -563,6 +563,10 @@ def stats(
         typer.echo(f"\nBy {title}:")
         for name, count in data[key].items():
             typer.echo(_shown(f"  {count:>8}  {name}"))
+    from tracker.stats import monitoring_lines
+
+    for line in monitoring_lines(data["monitoring"]):
+        typer.echo(_shown(line))
     if data["failures"]:
         typer.echo(f"\nFailed extractions (first {top}; retry: tracker import --retry-failed):")
         for failure in data["failures"]:
@@ -903,6 +907,100 @@ def _claims_by_id(engine: Engine, ids: list[int]) -> list[Claim]:
 
     with Session(engine) as session:
         return list(session.exec(select(Claim).where(Claim.id.in_(ids)).order_by(Claim.id)))
+
+
+# --- Monitoring: feeds and `watch` (logic in tracker/feeds.py and tracker/monitor.py) ---
+
+feeds_app = typer.Typer(help="The news feeds `tracker watch` follows.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="The feed's URL: RSS, Atom or a news sitemap.")],
+    outlet: Annotated[str | None, typer.Option(help="Outlet of its articles.")] = None,
+) -> None:
+    """Follow a feed: `tracker watch` reads its new entries."""
+    from tracker.feeds import add_feed
+    from tracker.monitor import shown_url
+
+    engine = _open_database(get_settings().database_url)
+    try:
+        feed = add_feed(engine, url, outlet)
+    except ValueError as refused:
+        _err(f"Not added: {refused}")
+        raise typer.Exit(1) from None
+    _err(f"Following feed {feed.id}: {shown_url(feed.url)}")
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The feeds followed, with their last fetch, errors and back-off."""
+    from tracker.monitor import feed_lines
+
+    engine = _open_database(get_settings().database_url)
+    for line in feed_lines(engine, as_json=as_json):
+        typer.echo(_shown(line))
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    url: Annotated[str, typer.Argument(help="The feed's URL (or its id in `feeds list`).")],
+) -> None:
+    """Stop following a feed (its articles and their appearances stay)."""
+    from tracker.feeds import remove_feed
+    from tracker.monitor import shown_url
+
+    engine = _open_database(get_settings().database_url)
+    try:
+        feed = remove_feed(engine, url)
+    except LookupError as missing:
+        _err(str(missing))
+        raise typer.Exit(1) from None
+    _err(f"No longer following {shown_url(feed.url)}")
+
+
+@app.command()
+def watch(
+    once: Annotated[bool, typer.Option(help="One pass, then exit (cron).")] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(min=1, help="Seconds between passes (default TRACKER_WATCH_INTERVAL)."),
+    ] = None,
+) -> None:
+    """Fetch the feeds, read and extract their new articles, raise and send repeat-claim
+    alerts; every INTERVAL seconds, or once. Exit status with --once: 0, or 1 when a feed,
+    a page or an extraction failed."""
+    from sqlalchemy import exc as sa_exc
+
+    from tracker.db import StorageError, storage_problem
+    from tracker.monitor import describe_pass
+    from tracker.monitor import watch as run_watch
+
+    settings = get_settings()
+    engine = _open_database(settings.database_url)
+
+    def show(report) -> None:
+        for line in describe_pass(report):
+            _err(line)
+
+    try:
+        report = run_watch(
+            engine, settings, once=once, interval=interval, on_pass=show, on_error=_err
+        )
+    except StorageError as refused:
+        _err(f"Cannot write to the database {_db_label(settings.database_url)}: {refused}")
+        raise typer.Exit(2) from None
+    except sa_exc.SQLAlchemyError as exc:
+        _err(f"The database {_db_label(settings.database_url)}: {storage_problem(exc)[0]}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        _err("Stopped.")
+        raise typer.Exit(130) from None
+    failed = report.count("failed") or report.pages_failed or report.extraction_failed
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

@@ -89,6 +89,29 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=4, ge=0)
     request_timeout: float = Field(default=120.0, gt=0)
 
+    # Monitoring (`tracker watch`): fetching feeds and their pages politely.
+    user_agent: str = Field(
+        default="ClaimTracker/0.1 (fact-checking feed monitor)",
+        min_length=1,
+        max_length=300,
+        description="Sent with every request; add a contact address for site owners",
+    )
+    fetch_timeout: float = Field(default=20.0, gt=0, description="Seconds for a whole response")
+    fetch_max_bytes: int = Field(default=5_000_000, gt=0, description="Per feed or page")
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    host_interval: float = Field(
+        default=2.0, ge=0, description="Seconds between two requests to the same host"
+    )
+    watch_interval: float = Field(default=900.0, gt=0, description="Seconds between passes")
+    feed_backoff: float = Field(
+        default=300.0, gt=0, description="First wait after a feed fails; doubles, up to 6 h"
+    )
+    # Alerts: a JSON POST per alert (Slack-compatible). The URL itself is a secret.
+    alert_webhook: SecretStr | None = None
+    dashboard_url: str = Field(
+        default="http://localhost:8501", description="Where alerts link to the claim page"
+    )
+
     @model_validator(mode="after")
     def _overlap_below_half_a_chunk(self) -> Settings:
         if self.chunk_overlap_chars * 2 > self.chunk_chars:
@@ -122,7 +145,24 @@ class Settings(BaseSettings):
             parts = urlsplit(self.openai_base_url)
             found += [parts.password or ""]
             found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+        if self.alert_webhook and (hook := self.alert_webhook.get_secret_value()):
+            found += webhook_secrets(hook)
         return [secret for secret in found if secret]
+
+
+def webhook_secrets(url: str) -> list[str]:
+    """What of a webhook URL must never be shown: all of it but the scheme and host (a
+    Slack or Teams webhook's path is its key), longest first so that scrubbing the whole
+    URL wins over its parts."""
+    parts = urlsplit(url)
+    found = [url, parts.password or "", parts.path if len(parts.path) > 1 else ""]
+    found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+    found += [  # a token on its own (a word like "services" is not one)
+        segment
+        for segment in parts.path.split("/")
+        if len(segment) >= 20 or (len(segment) >= 8 and any(ch.isdigit() for ch in segment))
+    ]
+    return sorted({s for s in found if s}, key=len, reverse=True)
 
 
 def redact_url(url: str) -> str:

@@ -15,12 +15,15 @@ from pydantic import AnyHttpUrl, field_validator
 from sqlmodel import Field, SQLModel
 
 from tracker.vocabulary import (  # noqa: F401  (re-exported: the models' vocabulary)
+    ALERT_KINDS,
     CLAIM_STATUSES,
     CLAIM_TYPES,
+    ENTRY_STATES,
     EXTRACTION_STATES,
     MATCH_STATES,
     ROLES,
     STANCES,
+    WEBHOOK_STATES,
     ClaimStatus,
     ClaimType,
     ExtractionState,
@@ -337,3 +340,118 @@ class Worker(SQLModel, table=True):
     concurrency: int
     started_at: datetime = Timestamp(default_factory=utcnow)
     seen_at: datetime = Timestamp(default_factory=utcnow)
+
+
+# --- Monitoring: feeds, what they listed, alerts ----------------------------------------
+
+
+class Feed(SQLModel, table=True):
+    """A news feed (RSS, Atom) or news sitemap that `tracker watch` follows, with what the
+    last fetch said: its validators for a conditional GET and, after a failure, when to
+    try again (back-off)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=sa.Text, unique=True)
+    outlet: str | None = Field(default=None, description="Outlet of its articles, if given")
+    title: str | None = Field(default=None, description="The feed's own title (untrusted)")
+    kind: str | None = Field(default=None, max_length=32, description="rss20, atom10, sitemap")
+    added_by: str | None = None
+    added_at: datetime = Timestamp(default_factory=utcnow)
+    etag: str | None = Field(default=None, sa_type=sa.Text)
+    last_modified: str | None = None
+    checked_at: datetime | None = Timestamp(default=None)
+    ok_at: datetime | None = Timestamp(default=None, description="Last successful fetch")
+    failures: int = Field(default=0, description="Failed fetches in a row")
+    error: str | None = Field(default=None, sa_type=sa.Text, description="Why the last failed")
+    next_check_at: datetime | None = Timestamp(default=None, description="Not before (back-off)")
+
+
+class FeedEntry(SQLModel, table=True):
+    """An item a feed listed: new once, by its GUID within the feed and by its page's URL.
+    Its page, once read, is an article; the same text from two outlets is one article with
+    two entries (its appearances)."""
+
+    __tablename__ = "feed_entry"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("state", ENTRY_STATES), name="feed_entry_state"),
+        sa.UniqueConstraint("feed_id", "guid_key", name="feed_entry_guid"),
+        sa.Index("ix_feed_entry_state", "state", "feed_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("feed.id", ondelete="SET NULL"), index=True),
+    )
+    guid_key: str | None = Field(default=None, max_length=64, description="sha256 of its GUID")
+    url: str = Field(sa_type=sa.Text, description="The link the feed gave")
+    url_key: str = Field(max_length=64, unique=True, description="sha256 of the link")
+    title: str | None = None
+    published_at: datetime | None = Timestamp(default=None)
+    seen_at: datetime = Timestamp(default_factory=utcnow)
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = Field(default=0, description="Fetches of its page so far")
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    fetched_url: str | None = Field(default=None, sa_type=sa.Text, description="After redirects")
+    article_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("article.id", ondelete="SET NULL"), index=True
+        ),
+    )
+    alerts_checked_at: datetime | None = Timestamp(
+        default=None, description="The extraction (extracted_at) whose claims raised alerts"
+    )
+
+
+class Alert(SQLModel, table=True):
+    """A checked claim said again: a new claim matching one with a verdict, or a published
+    fact-check. One per article and matched claim or fact-check (`pair_key`), so it is
+    raised and sent once. What it said is kept as it was raised (claims change)."""
+
+    __table_args__ = (
+        sa.CheckConstraint(one_of("kind", ALERT_KINDS), name="alert_kind"),
+        sa.CheckConstraint(one_of("webhook_state", WEBHOOK_STATES), name="alert_webhook_state"),
+        sa.Index("ix_alert_webhook", "webhook_state", "webhook_next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pair_key: str = Field(max_length=100, unique=True)
+    kind: str = Field(max_length=16)
+    created_at: datetime = Timestamp(default_factory=utcnow, index=True)
+    claim_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("claim.id", ondelete="SET NULL"), index=True),
+    )
+    article_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("article.id", ondelete="SET NULL"), index=True
+        ),
+    )
+    matched_claim_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("claim.id", ondelete="SET NULL")),
+    )
+    fact_check_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("fact_check.id", ondelete="SET NULL")),
+    )
+    score: float = Field(description="0-1")
+    how: str = Field(description="linked, suggested, prior fact-check")
+    caution: str | None = Field(default=None, description="Why the match may not hold")
+    verdict: str = Field(description="The matched claim's status, or the fact-check's rating")
+    claim_text: str = Field(sa_type=sa.Text)
+    article_title: str | None = None
+    article_url: str | None = Field(default=None, sa_type=sa.Text)
+    outlet: str | None = None
+    matched_text: str = Field(sa_type=sa.Text)
+    matched_source: str | None = Field(default=None, description="Its article, or organisation")
+    matched_url: str | None = Field(default=None, sa_type=sa.Text)
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = Timestamp(default=None, index=True)
+    webhook_state: str = Field(default="off", max_length=16)
+    webhook_attempts: int = 0
+    webhook_next_at: datetime | None = Timestamp(default=None)
+    webhook_error: str | None = Field(default=None, sa_type=sa.Text)
+    webhook_sent_at: datetime | None = Timestamp(default=None)

@@ -11,7 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from tracker.config import Settings
-from tracker.models import Article, Claim, ClaimMatch, FactCheck, ModelCall, ReviewEvent
+from tracker.models import (
+    ENTRY_STATES,
+    Article,
+    Claim,
+    ClaimMatch,
+    FactCheck,
+    Feed,
+    FeedEntry,
+    ModelCall,
+    ReviewEvent,
+)
 from tracker.queue import QueueFilter, where
 
 
@@ -74,7 +84,43 @@ def collect(engine: Engine, settings: Settings, *, top: int = 10) -> dict[str, A
             "failures": [
                 {"article_id": i, "title": t, "source": s, "reason": e} for i, t, s, e in failures
             ],
+            "monitoring": _monitoring(session, engine),
         }
+
+
+def _monitoring(session: Session, engine: Engine) -> dict[str, Any]:
+    """Feeds followed and failing, entries read, and the alerts with their webhook."""
+    from tracker.alerts import counts
+
+    feeds = session.exec(select(func.count()).select_from(Feed)).one()
+    failing = session.exec(select(func.count()).select_from(Feed).where(Feed.failures > 0)).one()
+    entries = dict(
+        session.exec(select(FeedEntry.state, func.count()).group_by(FeedEntry.state)).all()
+    )
+    return {
+        "feeds": feeds,
+        "feeds_failing": failing,
+        "entries": {state: entries.get(state, 0) for state in ENTRY_STATES},
+        **counts(engine),
+    }
+
+
+def monitoring_lines(data: dict[str, Any]) -> list[str]:
+    """The monitoring part of `tracker stats`, in words."""
+    if not data["feeds"] and not data["alerts"]:
+        return []
+    entries = data["entries"]
+    hook = data["webhook"]
+    lines = [
+        f"Monitoring: {data['feeds']} feeds ({data['feeds_failing']} failing), "
+        f"{sum(entries.values())} entries ({entries['stored']} read, "
+        f"{entries['pending']} to read, {entries['failed']} unreadable)",
+        f"Repeat-claim alerts: {data['alerts']} ({data['unacknowledged']} not acknowledged); "
+        f"webhook: {hook['sent']} sent, {hook['waiting']} waiting, {hook['failed']} failed",
+    ]
+    if data["webhook_last_error"] and (hook["waiting"] or hook["failed"]):
+        lines.append(f"  last webhook error: {data['webhook_last_error']}")
+    return lines
 
 
 # --- The dashboard's Overview, under the queue's filter ------------------------------------

@@ -14,6 +14,9 @@ Stance = Literal["supports", "refutes", "context"]
 ExtractionState = Literal["pending", "extracted", "failed"]
 Role = Literal["viewer", "reviewer", "admin"]
 MatchState = Literal["suggested", "linked", "confirmed", "rejected"]
+EntryState = Literal["pending", "stored", "failed"]  # a feed entry: its page read or not
+AlertKind = Literal["claim", "fact_check"]  # what a repeated claim matched
+WebhookState = Literal["off", "waiting", "sent", "failed"]
 
 CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
 CLAIM_TYPES: tuple[str, ...] = get_args(ClaimType)
@@ -21,3 +24,6 @@ STANCES: tuple[str, ...] = get_args(Stance)
 EXTRACTION_STATES: tuple[str, ...] = get_args(ExtractionState)
 ROLES: tuple[str, ...] = get_args(Role)
 MATCH_STATES: tuple[str, ...] = get_args(MatchState)
+ENTRY_STATES: tuple[str, ...] = get_args(EntryState)
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+WEBHOOK_STATES: tuple[str, ...] = get_args(WebhookState)

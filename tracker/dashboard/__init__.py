@@ -8,6 +8,8 @@
     overview.py      charts over the filtered claims
     export.py        CSV, JSONL, ClaimReview of the filtered claims
     people.py        roles and activity
+    repeats.py       repeat-claim alerts from the monitored feeds, to acknowledge
+    feeds.py         the feeds `tracker watch` follows (admins add and remove them)
 
 app.py draws the sidebar (`sign_in`, `filter_sidebar`) before running the chosen page.
 """
@@ -20,10 +22,12 @@ from tracker.dashboard.articles import articles
 from tracker.dashboard.claim import claim_page
 from tracker.dashboard.common import filter_sidebar, sign_in
 from tracker.dashboard.export import exporter
+from tracker.dashboard.feeds import feeds
 from tracker.dashboard.importing import importer
 from tracker.dashboard.overview import overview
 from tracker.dashboard.people import people
 from tracker.dashboard.queue import queue
+from tracker.dashboard.repeats import repeats
 
 _PAGES = {
     "queue": (queue, "Review queue", {"default": True}),
@@ -34,6 +38,8 @@ _PAGES = {
     "overview": (overview, "Overview", {}),
     "export": (exporter, "Export", {}),
     "people": (people, "People", {}),
+    "repeats": (repeats, "Repeats", {}),
+    "feeds": (feeds, "Feeds", {}),
 }
 
 

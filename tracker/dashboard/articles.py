@@ -17,6 +17,7 @@ from tracker.dashboard.common import (
     show_flash,
     who,
 )
+from tracker.feeds import appearances
 from tracker.ingest import import_article
 from tracker.models import ArticleCreate
 
@@ -30,7 +31,6 @@ def _on_pick() -> None:
 
 
 def articles() -> None:
-    st.session_state["on_page"] = "articles"
     show_flash()
     st.header("Articles")
     db = engine()
@@ -84,6 +84,12 @@ def _article(article_id: int) -> None:
             else ""
         )
     )
+    seen = appearances(engine(), article.id)
+    if seen:  # the same text from several outlets is one article: where it ran
+        st.text(
+            "Seen in the feeds:\n"
+            + "\n".join(f"{a.seen_at:%Y-%m-%d %H:%M}  {a.outlet or ''}  {a.url}" for a in seen)
+        )
     if article.extraction_error:
         notice("error", "Extraction failed:", article.extraction_error)
     if who().is_admin and st.button("Re-extract"):

@@ -82,7 +82,6 @@ def _context(text: str, start: int, end: int, paragraphs: int = 1) -> tuple[str,
 
 def claim_page() -> None:
     """The claim page of old links (`/claim?claim=ID`): the claim, as the queue shows it."""
-    st.session_state["on_page"] = "claim"
     claim()
 
 

@@ -28,7 +28,6 @@ def _builder(fmt: str, where: ExportFilter):
 
 
 def exporter() -> None:
-    st.session_state["on_page"] = "export"
     st.header("Export")
     flt = current_filter()
     where = ExportFilter(queue=flt)

@@ -18,7 +18,6 @@ RECENT = 50  # imports of this session shown with their progress
 
 
 def importer() -> None:
-    st.session_state["on_page"] = "importing"
     st.header("Import")
     me = who()
     if not me.can_edit:

@@ -34,7 +34,6 @@ def _on_pick() -> None:
 
 
 def overview() -> None:
-    st.session_state["on_page"] = "overview"
     wanted = st.session_state.pop("open_claim", None)
     if wanted is not None:
         open_claim(wanted)

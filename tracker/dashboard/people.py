@@ -13,7 +13,6 @@ from tracker.people import set_role
 
 
 def people() -> None:
-    st.session_state["on_page"] = "people"
     st.header("People")
     me = who()
     if not me.is_admin:

@@ -97,7 +97,6 @@ def _on_open_id() -> None:
 
 def queue() -> None:
     """The queue, or (with `?claim=ID`) one of its claims."""
-    st.session_state["on_page"] = "queue"
     wanted = st.session_state.pop("open_claim", None)
     if wanted is not None:
         open_claim(wanted)
