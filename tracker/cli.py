@@ -175,7 +175,7 @@ def import_(
     from tracker.config import NO_MODEL_MESSAGE
     from tracker.db import StorageError, refresh_statistics, storage_problem
     from tracker.progress import ImportProgress
-    from tracker.readers import FORMATS, count_inputs, read_articles
+    from tracker.readers import FORMATS, count_inputs, is_regular_file, read_articles
 
     settings = get_settings()
     if extractor not in (None, "auto", "llm", "offline"):
@@ -187,7 +187,7 @@ def import_(
         raise typer.BadParameter("give files or folders to import (or use --retry-failed)")
     if stdin_format not in set(FORMATS.values()):
         raise typer.BadParameter(f"use one of {', '.join(sorted(set(FORMATS.values())))}")
-    single = len(paths) == 1 and (paths[0] == "-" or Path(paths[0]).is_file())
+    single = len(paths) == 1 and (paths[0] == "-" or is_regular_file(paths[0]))
     many = not single or (
         stdin_format if paths[0] == "-" else FORMATS.get(Path(paths[0]).suffix.lower())
     ) in ("json", "jsonl")
