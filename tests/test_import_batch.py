@@ -18,7 +18,7 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
-from tests.fakellm import FakeLLM, error, every, first_sentence_claim
+from tests.fakellm import FakeLLM, Reply, error, every, first_sentence_claim
 from tracker.cli import app
 from tracker.db import get_engine
 from tracker.models import Article, Claim, ModelCall
@@ -314,6 +314,23 @@ def test_server_unreachable_stops_at_once(cli, tmp_path):
     assert result.exit_code == 2  # a configuration error
     assert "could not reach the model server at http://127.0.0.1:9/v1" in result.stderr
     assert "Stopped early" in result.stderr
+
+
+def test_an_account_out_of_quota_stops_the_batch_without_retries(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 20)
+    message = "You exceeded your current quota, please check your plan and billing details."
+    quota = {
+        "error": {"message": message, "type": "insufficient_quota", "code": "insufficient_quota"}
+    }
+    with FakeLLM(respond=lambda _request: Reply(status=429, body=quota)) as fake:
+        settings = _settings(tmp_path, fake, max_retries=4)
+        result = cli(settings, "import", str(folder), "-c", "2")
+        sent = len(fake.requests)
+    assert result.exit_code == 2, result.stderr
+    assert "no quota left (429 insufficient_quota)" in result.stderr
+    assert "Stopped early" in result.stderr
+    assert sent <= 2  # one request per worker, no retry, no further article
+    assert set(_states(settings)) == {"pending"}  # the next run, with credit, extracts them
 
 
 def test_after_a_configuration_error_the_next_import_finishes_unasked(cli, tmp_path):

@@ -108,11 +108,22 @@ class RateGate:
         self.limit = min(float(self.max), self.limit + 1 / self.limit)
 
     async def on_response(self, response: httpx2.Response) -> None:
-        """httpx event hook: sees every HTTP response, the SDK's retries included."""
+        """httpx event hook: sees every HTTP response, the SDK's retries included. A 429
+        that says the account has no quota left is no rate limit: waiting will not help,
+        so the SDK is told not to retry it (and it stops the batch: `_reasons`)."""
         if response.status_code == 429:
+            await response.aread()  # (a short error body)
+            if _out_of_quota(response.text):
+                response.headers["x-should-retry"] = "false"
+                return
             self.throttled(_retry_after(response.headers))
         elif response.status_code < 400:
             self.succeeded()
+
+
+def _out_of_quota(body: str) -> bool:
+    """An error body of OpenAI's (and compatible servers') "insufficient_quota"."""
+    return "insufficient_quota" in body[:10_000]
 
 
 def _retry_after(headers: httpx2.Headers) -> float | None:
@@ -177,8 +188,12 @@ def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any
     return [{**first, "content": first["content"] + instruction}, *rest]
 
 
+class _OutOfQuota:
+    """Stands for a RateLimitError whose body says insufficient_quota (see `_classify`)."""
+
+
 @cache
-def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
+def _reasons() -> list[tuple[type, str, bool]]:
     """Checked in order; the first class that matches gives the reason."""
     import openai
 
@@ -194,6 +209,12 @@ def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
         (
             openai.NotFoundError,
             "model {model!r} not found at {where} (404), check TRACKER_MODEL: {message}",
+            True,
+        ),
+        (
+            _OutOfQuota,
+            "the model server says the account has no quota left (429 insufficient_quota): "
+            "add credit or check the plan and billing, then run the import again: {message}",
             True,
         ),
         (
@@ -398,8 +419,11 @@ class ModelClient:
         import httpx2
         import openai
 
+        quota = isinstance(exc, openai.RateLimitError) and _out_of_quota(
+            json.dumps(getattr(exc, "body", None), default=str) + str(exc)
+        )
         for kind, template, fatal in _reasons():
-            if isinstance(exc, kind):
+            if isinstance(exc, kind) or (kind is _OutOfQuota and quota):
                 if kind is openai.APIConnectionError:
                     # Nothing listening (refused, unknown host) fails every article; a
                     # connection dropped mid-answer is a passing fault.
