@@ -506,6 +506,8 @@ def import_factchecks_(
             if isinstance(item, ReadError):
                 _err(f"  ✗ {item.source}: {item.reason}")
         counts = import_factchecks(engine, items)
+        for problem in counts.problems:
+            _err(f"  ✗ {path}: the database refused an entry: {problem}")
         totals.added += counts.added
         totals.known += counts.known
         totals.invalid += counts.invalid

@@ -21,6 +21,7 @@ from tracker.grounding import ArticleIndex
 from tracker.llm import CallRecord, ModelCallError, ModelClient, ModelOutputError
 from tracker.prompts import PromptSet, load_prompts
 from tracker.results import ExtractionFailed, ExtractionResult, merge_claims, resembles
+from tracker.sanitize import storable
 from tracker.schemas import ExtractedClaim, response_schema
 from tracker.support import paragraphs_around, unsupported
 
@@ -177,7 +178,7 @@ def _short(error: ValidationError | ValueError) -> str:
 
 def _text(raw: Any, key: str) -> str:
     value = raw.get(key) if isinstance(raw, dict) else None
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 class _ChunkSession:

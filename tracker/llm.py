@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
-from tracker.sanitize import scrub
+from tracker.sanitize import scrub, storable
 
 if TYPE_CHECKING:  # the SDK is imported when the first request is made: a CLI that needs
     import httpx2  # no model (export, stats, a re-import) starts faster without it
@@ -378,15 +378,16 @@ class ModelClient:
             record.error = "the model server sent a response that is not a chat completion"
             raise ModelOutputError(record.error, record)
         if completion.usage:
-            record.prompt_tokens = completion.usage.prompt_tokens
-            record.completion_tokens = completion.usage.completion_tokens
+            record.prompt_tokens = token_count(completion.usage.prompt_tokens)
+            record.completion_tokens = token_count(completion.usage.completion_tokens)
         if not completion.choices:
             record.error = "the model server answered with no choices"
             raise ModelOutputError(record.error, record)
+        # Whatever the server sent, as a database can store it (a NUL, half a UTF-16 pair).
         choice = completion.choices[0]
-        record.finish_reason = choice.finish_reason
-        record.refusal = choice.message.refusal
-        record.content = choice.message.content
+        record.finish_reason = _text(choice.finish_reason, 64)
+        record.refusal = _text(choice.message.refusal)
+        record.content = _text(choice.message.content)
         if record.refusal:
             self._stop(record, f"the model refused: {record.refusal}")
         if choice.finish_reason == "length":
@@ -432,6 +433,24 @@ class ModelClient:
         return "the model server rejected the request (HTTP {code}): {message}".format(
             **facts
         ), False
+
+
+MAX_TOKEN_COUNT = 2**31 - 1  # an INTEGER column: PostgreSQL refuses more
+
+
+def token_count(value: Any) -> int | None:
+    """A token count a server reported, if it is one a database column can hold (a server
+    that says 3,000,000,000 tokens is wrong, and must not make the call unstorable)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_TOKEN_COUNT else None
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    text = storable(value if isinstance(value, str) else str(value))
+    return text[:limit] if limit else text
 
 
 class ModelCallError(ModelError):

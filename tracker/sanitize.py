@@ -32,6 +32,18 @@ def scrub(text: str, secrets: list[str]) -> str:
     return _KEY_PATTERN.sub("[redacted]", text)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as every database stores it: without NUL (PostgreSQL refuses it in text) and
+    with each lone UTF-16 surrogate ("\\ud800" in a JSON string, which no UTF-8 encoder
+    takes) as U+FFFD."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m[0] == "\x00" else "\ufffd", text)
+
+
 def strip_bidi(text: str) -> str:
     """`text` without bidirectional overrides and marks."""
     return _BIDI.sub("", text)
