@@ -53,3 +53,12 @@ def printable(text: str) -> str:
     """`text` fit for a terminal: escape sequences, control characters (but tab and
     newline) and bidirectional overrides removed."""
     return strip_bidi(_CONTROL.sub("", _ESCAPE.sub("", text)))
+
+
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """`text` fit for one printed line: what `printable` leaves, and every line break or
+    tab as one space, so a title with newlines cannot forge lines of a summary."""
+    return _LINE_BREAKS.sub(" ", printable(_LINE_BREAKS.sub(" ", text)))
