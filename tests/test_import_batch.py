@@ -497,3 +497,23 @@ def test_an_error_extracting_one_article_fails_only_that_article(cli, tmp_path, 
     assert result.exit_code == 1
     assert "story-001.txt: extraction failed: RecursionError" in result.stderr
     assert "3 article(s): 2 extracted, 1 failed" in result.stderr
+
+
+def test_an_unexpected_error_never_shows_the_articles_text(cli, tmp_path, monkeypatch):
+    from pydantic import BaseModel, Field
+
+    class Claim(BaseModel):
+        text: str = Field(max_length=20)
+
+    def extract(text, **kwargs):  # a validation error carries the value it refused
+        Claim(text=text)
+
+    monkeypatch.setattr("tracker.offline.extract_offline", extract)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("SECRET-SOURCE-WORDS: officials said 9 bridges are unsafe.")
+    settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", extractor="offline")
+    result = cli(settings, "import", str(folder))
+    assert result.exit_code == 1
+    assert "a.txt: extraction failed: Claim text: String should have at most 20" in result.stderr
+    assert "SECRET-SOURCE-WORDS" not in result.stderr

@@ -285,9 +285,7 @@ async def run_batch(
                 )
             except Exception as exc:  # a bug on odd text: this article's failure, not the run's
                 extracted = Extracted(
-                    claimed,
-                    settings,
-                    failure=ExtractionFailed(f"extraction failed: {exc!r}"[:300], []),
+                    claimed, settings, failure=ExtractionFailed(_unexpected(exc), [])
                 )
             if isinstance(extracted, ImportOutcome):  # (claim checked this already)
                 done(outcome_report(claimed, extracted))
@@ -353,6 +351,19 @@ def _prepare(
             return ItemReport(job.source, "duplicate", job.article_id, job.title)
         seen_ids.add(job.article_id)
     return job
+
+
+def _unexpected(exc: Exception) -> str:
+    """An unexpected error as an article's reason: its kind and the first line of its
+    message, never the values it carries (a ValidationError's would be article text)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"extraction failed: {exc.title} {where}: {first['msg']}"[:300]
+    message = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"extraction failed: {type(exc).__name__}" + (f": {message}" if message else "")
 
 
 def unfinished_articles(engine: Engine, *, failed: bool = True) -> list[int]:
