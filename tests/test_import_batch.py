@@ -444,6 +444,21 @@ def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
     assert spans and len(spans) == len(set(spans))
 
 
+def test_two_forced_imports_at_once_extract_each_article_once(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 40)
+    db = tmp_path / "batch.db"  # (_settings' database)
+    with FakeLLM(respond=first_sentence_claim, latency=0.05) as fake:
+        settings = _settings(tmp_path, fake)
+        assert cli(settings, "import", str(folder)).exit_code == 0
+        fake.requests.clear()
+        command, env = _import_process(folder, db, fake.base_url)
+        runs = [subprocess.Popen([*command, "--force"], env=env, stderr=subprocess.PIPE,
+                                 cwd=tmp_path) for _ in range(2)]  # fmt: skip
+        assert [run.wait(timeout=300) for run in runs] == [0, 0], [r.stderr.read() for r in runs]
+        sent = len(fake.requests)
+    assert sent == 40  # was 79 of 80: each forced run extracted what the other just had
+
+
 def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'm.db'}")
     from tracker.config import get_settings

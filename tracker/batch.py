@@ -38,7 +38,7 @@ from tracker.ingest import (
     retrying,
     store,
 )
-from tracker.models import Article, ArticleCreate, content_hash
+from tracker.models import Article, ArticleCreate, content_hash, utcnow
 from tracker.pricing import cost_usd
 from tracker.prompts import load_prompts
 from tracker.readers import Item, ReadError
@@ -169,6 +169,7 @@ async def run_batch(
     extractor = extractor or make_extractor(settings, engine=engine, concurrency=concurrency)
     report = BatchReport(paid=extractor.paid)
     started = time.monotonic()
+    since = utcnow()  # a --force leaves alone what another run extracted after this
 
     def hand_over(item: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: the batch is over
@@ -267,7 +268,7 @@ async def run_batch(
                     writer,
                     functools.partial(
                         watched, claim, engine, item, owner, settings,
-                        force=force, retry_failed=retry_failed or force,
+                        force=force, retry_failed=retry_failed or force, since=since,
                     ),
                 )  # fmt: skip
             except Exception as exc:

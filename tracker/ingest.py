@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -200,18 +201,30 @@ def claim(
     *,
     force: bool = False,
     retry_failed: bool = False,
+    since: datetime | None = None,
 ) -> Job | ImportOutcome:
     """Take the article's lease before any model call: the job, ready to extract; or an
     outcome when there is nothing to do (another import is extracting it, or it was
     extracted, or failed and is not to be retried, as it stands now in the database).
-    A new article is stored here, pending, so that other imports see it."""
+    A new article is stored here, pending, so that other imports see it. `since`: when
+    this run started; with `force`, an article extracted since then (by another run, also
+    forced) is not extracted again."""
     return retrying(
-        lambda: _claim(engine, job, owner, settings, force=force, retry_failed=retry_failed)
+        lambda: _claim(
+            engine, job, owner, settings, force=force, retry_failed=retry_failed, since=since
+        )
     )
 
 
 def _claim(
-    engine: Engine, job: Job, owner: str, settings: Settings, *, force: bool, retry_failed: bool
+    engine: Engine,
+    job: Job,
+    owner: str,
+    settings: Settings,
+    *,
+    force: bool,
+    retry_failed: bool,
+    since: datetime | None,
 ) -> Job | ImportOutcome:
     with session_scope(engine) as session:
         if job.article_id is None:
@@ -224,12 +237,21 @@ def _claim(
         if not lease.acquire(session, article.id, owner, settings.worker_lease):
             return ImportOutcome(article.id, job.title, "busy")
         session.refresh(article)
+        if force and since is not None and _at_or_after(article.extracted_at, since):
+            lease.release(session, article.id, owner)  # forced by another run meanwhile
+            return ImportOutcome(article.id, job.title, "skipped")
         claimed = _job(article, job.source)
         claimed.warnings, claimed.lease_owner = job.warnings, owner
         if (state := nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
             lease.release(session, article.id, owner)
             return state
         return claimed
+
+
+def _at_or_after(moment: datetime | None, since: datetime) -> bool:
+    if moment is None:
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) >= since
 
 
 def nothing_to_do(job: Job, *, force: bool, retry_failed: bool) -> ImportOutcome | None:
