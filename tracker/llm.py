@@ -150,7 +150,8 @@ def make_client(settings: Settings, gate: RateGate | None = None) -> openai.Asyn
     )
     return openai.AsyncOpenAI(
         api_key=key,
-        base_url=settings.openai_base_url,
+        base_url=settings.client_base_url,
+        default_query=settings.client_query or None,
         max_retries=settings.max_retries,
         timeout=settings.request_timeout,
         http_client=http_client,

@@ -9,6 +9,7 @@ through, so an article title cannot move the cursor, retitle the window or hide 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 
@@ -25,11 +26,20 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """`text` without the configured secrets or anything shaped like an API key."""
+    """`text` without the configured secrets or anything shaped like an API key; also
+    when written with JSON escapes ("\\u0073k-..."), as a server's raw answer may be."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
+            if "\\u" in text:
+                text = _escaped(secret).sub("[redacted]", text)
     return _KEY_PATTERN.sub("[redacted]", text)
+
+
+@cache
+def _escaped(secret: str) -> re.Pattern[str]:
+    """`secret` with any of its characters written as a JSON \\uXXXX escape."""
+    return re.compile("".join(f"(?:{re.escape(c)}|\\\\u(?i:{ord(c):04x}))" for c in secret))
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
