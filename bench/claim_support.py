@@ -14,7 +14,10 @@
    its first clause only; reworded (two dozen common words replaced by others: "raised" for
    "increased", "%" for "percent", "U.S. citizens" for "Americans").
    Re-asks are answered with no claim, so every claim the check refuses counts as dropped.
-   A negative control pairs each quote with a claim from another speech: those should drop.
+   Two negative controls, which should drop: each quote paired with a claim from another
+   speech ("invented"), and each sentence turned around, a direction word replaced by its
+   opposite ("increased" by "decreased", "more" by "fewer") or else a "not" added after its
+   first auxiliary ("turned around").
 """
 
 from __future__ import annotations
@@ -101,6 +104,27 @@ _SYNONYMS = {
 _SYNONYM = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _SYNONYMS)) + r")(?![\w-])")
 
 
+# Turning a sentence around: a direction word for its opposite, else a negation added.
+_FLIPS = {
+    "increased": "decreased", "decreased": "increased", "rose": "fell", "fell": "rose",
+    "more": "fewer", "higher": "lower", "lower": "higher", "up": "down", "down": "up",
+    "cut": "raised", "won": "lost", "lost": "won", "passed": "rejected", "grew": "shrank",
+    "support": "oppose", "oppose": "support", "best": "worst", "lowest": "highest",
+    "highest": "lowest", "deficit": "surplus", "surplus": "deficit",
+}  # fmt: skip
+_FLIP = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _FLIPS)) + r")(?![\w-])")
+_AUXILIARY = re.compile(r"\b(is|are|was|were|has|have|had|will|can|did|does|do)\b(?! not)")
+
+
+def turned_around(sentence: str) -> str | None:
+    """The sentence saying the opposite, or None when it has nothing to turn."""
+    if _FLIP.search(sentence):
+        return _FLIP.sub(lambda m: _FLIPS[m[0]], sentence, count=1)
+    if _AUXILIARY.search(sentence):
+        return _AUXILIARY.sub(lambda m: f"{m[0]} not", sentence, count=1)
+    return None
+
+
 def rewrite(sentence: str, style: str, year: str) -> str:
     if style == "verbatim":
         return sentence
@@ -144,7 +168,14 @@ def responder(style: str, decoys: list[str]):
         for sentence, (_, unimportant, checkworthy) in zip(sentences, factual, strict=True):
             if unimportant + checkworthy < model.claim_threshold:
                 continue
-            claim = rng.choice(decoys) if style == "invented" else rewrite(sentence, style, year)
+            if style == "turned around":
+                claim = turned_around(rewrite(sentence, "standalone", year))
+                if claim is None:
+                    continue
+            elif style == "invented":
+                claim = rng.choice(decoys)
+            else:
+                claim = rewrite(sentence, style, year)
             claims.append({"quote": sentence, "claim": claim, "claim_type": "other"})
         return claims_reply(*claims)
 
@@ -194,14 +225,17 @@ def main() -> None:
     decoy_text = (sorted(CORPUS.glob("*.txt"))[-1]).read_text(encoding="utf-8")
     decoys = [s for s in re.split(r"(?<=[.!?])\s+", decoy_text) if len(s.split()) >= 8]
     print(f"State of the Union, {len(speeches)} speeches, through the loopback server:")
-    for style in ("verbatim", "standalone", "time frame", "shortened", "reworded", "invented"):
+    styles = ("verbatim", "standalone", "time frame", "shortened", "reworded", "invented",
+              "turned around")  # fmt: skip
+    for style in styles:
         counts = asyncio.run(through_server(style, speeches, decoys))
         total = counts["kept"] + counts["dropped"]
         share = counts["dropped"] / total if total else 0.0
-        label = "invented (should drop)" if style == "invented" else style
-        print(f"  {label:24} {counts['dropped']:>5} of {total:>5} dropped ({share:.2%})")
+        control = style in ("invented", "turned around")
+        label = f"{style} (should drop)" if control else style
+        print(f"  {label:28} {counts['dropped']:>5} of {total:>5} dropped ({share:.2%})")
         for key, n in counts.most_common():
-            if key.startswith("why: ") and style != "invented":
+            if key.startswith("why: ") and not control:
                 print(f"      {n:>4}  {key[5:]}")
 
 

@@ -302,3 +302,79 @@ def test_a_viewer_cannot_review_from_the_command_line_either(run, desk_db, monke
     set_role(engine, "Vic", "viewer", actor="root")
     result = run("review", "1", "--as", "VIC", "--status", "checked")
     assert result.exit_code == 1 and "needs the reviewer role" in result.stderr
+
+
+def test_titles_outlets_and_reasons_print_on_one_line_without_escapes(run, tmp_path):
+    """A title, an outlet or a server's error can hold newlines and escape sequences: each
+    prints on its own line, as text (a forged "extracted" line, a retitled terminal)."""
+    from tests.conftest import make_settings
+    from tests.fakellm import FakeLLM, first_sentence_claim
+
+    forged = "x\n  ✓ Forged: 99 claims\n\x1b]0;pwned\x07\x1b[2J"
+    (tmp_path / "a.json").write_text(json.dumps([
+        {"text": "The mayor said 4 bridges need repairs.", "title": f"Bridges{forged}",
+         "outlet": f"AP{forged}"},
+        {"text": "The council said taxes rose 3 percent.", "title": f"Taxes{forged}"},
+    ]))  # fmt: skip
+
+    def respond(request):
+        if "taxes" in request["messages"][-1]["content"]:
+            return error(400, f"bad request{forged}")
+        return first_sentence_claim(request)
+
+    with FakeLLM(respond=respond) as fake:
+        settings = make_settings(
+            f"sqlite:///{tmp_path / 't.db'}", openai_base_url=fake.base_url, max_retries=0
+        )
+        imported = run("import", str(tmp_path / "a.json"), settings=settings)
+        stats = run("stats", settings=settings)
+    for output in (imported.stderr, stats.stdout):
+        assert "\x1b" not in output and "\x07" not in output
+        lines = output.splitlines()
+        assert not any(line.lstrip().startswith("✓ Forged") for line in lines), output
+        assert any("✓ Forged" in line for line in lines)  # shown, inside its own line
+    assert "bad requestx ✓ Forged: 99 claims" in stats.stdout.replace("   ", " ")
+
+
+def test_an_export_to_a_terminal_has_no_escape_sequences(tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    from tracker.db import get_engine
+    from tracker.ingest import add_article
+    from tracker.models import ArticleCreate, Claim
+
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    engine = get_engine(url)
+    article, _ = add_article(engine, ArticleCreate(
+        text="The mayor said 4 bridges need repairs.", title="T \x1b]0;PWNED\x07\x1b[2J \u202e",
+    ))  # fmt: skip
+    with Session(engine) as session:
+        session.add(Claim(article_id=article.id, text="4 bridges need repairs \x9b2J.",
+                          quote="4 bridges need repairs", quote_start=15, quote_end=37,
+                          checkworthiness=0.5))  # fmt: skip
+        session.commit()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "OPENAI_"))}
+    for fmt in ("csv", "jsonl"):
+        main, terminal = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tracker.cli", "export", "--format", fmt],
+            stdout=terminal, stderr=subprocess.PIPE, env={**env, "TRACKER_DATABASE_URL": url},
+        )  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal closed: the export is over
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.wait(timeout=60)
+        os.close(main)
+        assert process.returncode == 0, process.stderr.read()
+        assert b"4 bridges need repairs" in shown
+        for sequence in (b"\x1b", b"\x07", "\x9b".encode(), "\u202e".encode()):
+            assert sequence not in shown, (fmt, shown)

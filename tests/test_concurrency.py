@@ -4,6 +4,7 @@ number of processes; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -88,13 +89,35 @@ def test_a_live_lease_is_respected_and_a_lapsed_or_dead_ones_is_taken_over(engin
         )
         assert lease.acquire(session, article_id, "host-b:2:y", 300)  # lapsed
         session.commit()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
-    holder = f"{lease.socket.gethostname()}:{dead}:z"
+    named = "from tracker import lease; print(lease.new_owner())"  # a process that has ended
+    holder = subprocess.run([sys.executable, "-c", named],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
     with Session(engine) as session:
         session.execute(sa.update(Article).values(lease_owner=holder))
         assert lease.acquire(session, article_id, "host-c:3:w", 300)  # its process is gone
         session.commit()
+
+
+def test_a_pid_is_judged_dead_only_in_this_container_and_for_the_process_that_had_it(engine):
+    """Containers that share a host name (`docker --network host`) number their processes
+    apart: a pid missing here may be alive there. And a pid can be taken by a new process."""
+    host, _, identity, _ = lease.new_owner().split(":")
+    boot, namespace, _ = identity.split(".")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    parent = str(os.getppid())
+    elsewhere = f"{host}:{gone}:{boot}.{int(namespace) + 1}.123:t"  # another PID namespace
+    reused = f"{host}:{parent}:{boot}.{namespace}.1:t"  # its pid, but not its start time
+    alive = f"{host}:{parent}:{lease._identity(parent)}:t"
+    older = f"{host}:{gone}:t"  # an owner named before identities: its lease runs out
+    assert [lease._dead(h) for h in (elsewhere, reused, alive, older)] == [
+        False, True, False, False,
+    ]  # fmt: skip
+    article_id = _job(engine, "Officials said 6 bridges need repairs.").article_id
+    with Session(engine) as session:
+        until = utcnow() + timedelta(seconds=60)
+        session.execute(sa.update(Article).values(lease_owner=elsewhere, lease_expires_at=until))
+        assert not lease.acquire(session, article_id, "host-c:3:w", 300)  # was taken over
 
 
 def test_a_failure_never_overwrites_an_article_another_import_extracted(engine):

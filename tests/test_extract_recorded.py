@@ -374,7 +374,7 @@ def test_claims_their_quotes_do_not_support_are_reasked_then_dropped(llm_setting
     assert article.claims_dropped == 2
     reask = json.loads(calls[1].request)["messages"][-1]["content"]
     assert 'the claim\'s date "Monday" is not in the text' in reask
-    assert "does not say what its quote says" in reask  # the mayor: not in its quote
+    assert 'the claim adds "bribes"' in reask  # the mayor: not in its quote
     assert len(calls) == 3
 
 

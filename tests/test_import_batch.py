@@ -18,7 +18,7 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
-from tests.fakellm import FakeLLM, error, every, first_sentence_claim
+from tests.fakellm import FakeLLM, Reply, error, every, first_sentence_claim
 from tracker.cli import app
 from tracker.db import get_engine
 from tracker.models import Article, Claim, ModelCall
@@ -316,6 +316,23 @@ def test_server_unreachable_stops_at_once(cli, tmp_path):
     assert "Stopped early" in result.stderr
 
 
+def test_an_account_out_of_quota_stops_the_batch_without_retries(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 20)
+    message = "You exceeded your current quota, please check your plan and billing details."
+    quota = {
+        "error": {"message": message, "type": "insufficient_quota", "code": "insufficient_quota"}
+    }
+    with FakeLLM(respond=lambda _request: Reply(status=429, body=quota)) as fake:
+        settings = _settings(tmp_path, fake, max_retries=4)
+        result = cli(settings, "import", str(folder), "-c", "2")
+        sent = len(fake.requests)
+    assert result.exit_code == 2, result.stderr
+    assert "no quota left (429 insufficient_quota)" in result.stderr
+    assert "Stopped early" in result.stderr
+    assert sent <= 2  # one request per worker, no retry, no further article
+    assert set(_states(settings)) == {"pending"}  # the next run, with credit, extracts them
+
+
 def test_after_a_configuration_error_the_next_import_finishes_unasked(cli, tmp_path):
     folder = _articles(tmp_path / "in", 2)
     broken = make_settings(
@@ -427,6 +444,21 @@ def test_two_imports_of_the_same_folder_at_once_store_each_claim_once(tmp_path):
     assert spans and len(spans) == len(set(spans))
 
 
+def test_two_forced_imports_at_once_extract_each_article_once(cli, tmp_path):
+    folder = _articles(tmp_path / "in", 40)
+    db = tmp_path / "batch.db"  # (_settings' database)
+    with FakeLLM(respond=first_sentence_claim, latency=0.05) as fake:
+        settings = _settings(tmp_path, fake)
+        assert cli(settings, "import", str(folder)).exit_code == 0
+        fake.requests.clear()
+        command, env = _import_process(folder, db, fake.base_url)
+        runs = [subprocess.Popen([*command, "--force"], env=env, stderr=subprocess.PIPE,
+                                 cwd=tmp_path) for _ in range(2)]  # fmt: skip
+        assert [run.wait(timeout=300) for run in runs] == [0, 0], [r.stderr.read() for r in runs]
+        sent = len(fake.requests)
+    assert sent == 40  # was 79 of 80: each forced run extracted what the other just had
+
+
 def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'm.db'}")
     from tracker.config import get_settings
@@ -480,3 +512,23 @@ def test_an_error_extracting_one_article_fails_only_that_article(cli, tmp_path, 
     assert result.exit_code == 1
     assert "story-001.txt: extraction failed: RecursionError" in result.stderr
     assert "3 article(s): 2 extracted, 1 failed" in result.stderr
+
+
+def test_an_unexpected_error_never_shows_the_articles_text(cli, tmp_path, monkeypatch):
+    from pydantic import BaseModel, Field
+
+    class Claim(BaseModel):
+        text: str = Field(max_length=20)
+
+    def extract(text, **kwargs):  # a validation error carries the value it refused
+        Claim(text=text)
+
+    monkeypatch.setattr("tracker.offline.extract_offline", extract)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("SECRET-SOURCE-WORDS: officials said 9 bridges are unsafe.")
+    settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", extractor="offline")
+    result = cli(settings, "import", str(folder))
+    assert result.exit_code == 1
+    assert "a.txt: extraction failed: Claim text: String should have at most 20" in result.stderr
+    assert "SECRET-SOURCE-WORDS" not in result.stderr

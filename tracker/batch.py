@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from tracker import lease
 from tracker.chunking import split_into_chunks
 from tracker.config import Settings
-from tracker.db import StorageError, check_writable, storage_problem
+from tracker.db import SQLiteFileWatch, StorageError, check_writable, storage_problem
 from tracker.extractors import Extractor, make_extractor
 from tracker.ingest import (
     Extracted,
@@ -35,9 +35,10 @@ from tracker.ingest import (
     extract_job,
     find_job,
     nothing_to_do,
+    retrying,
     store,
 )
-from tracker.models import Article, ArticleCreate, content_hash
+from tracker.models import Article, ArticleCreate, content_hash, utcnow
 from tracker.pricing import cost_usd
 from tracker.prompts import load_prompts
 from tracker.readers import Item, ReadError
@@ -127,6 +128,13 @@ class _ReaderFailed:
     error: BaseException
 
 
+@dataclass
+class _StorageStop:
+    """Looking an input up failed in a way every later one would (the server is gone)."""
+
+    report: ItemReport
+
+
 async def run_batch(
     engine: Engine,
     items: Iterable[Item | int],
@@ -152,6 +160,7 @@ async def run_batch(
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
+    watch = SQLiteFileWatch(engine)  # a database file deleted mid-run stops the run
     loop = asyncio.get_running_loop()
     ready: asyncio.Queue[Any] = asyncio.Queue()
     room = threading.Semaphore(read_ahead or 4 * concurrency)  # so no worker waits on a disk
@@ -160,6 +169,7 @@ async def run_batch(
     extractor = extractor or make_extractor(settings, engine=engine, concurrency=concurrency)
     report = BatchReport(paid=extractor.paid)
     started = time.monotonic()
+    since = utcnow()  # a --force leaves alone what another run extracted after this
 
     def hand_over(item: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: the batch is over
@@ -213,16 +223,22 @@ async def run_batch(
     def failed(job: Job, exc: BaseException) -> ItemReport:
         """A database step that failed: the item's one-line error (no SQL, no text)."""
         reason, lasting = storage_problem(exc)
+        if lasting and report.stopped:  # the reason is said once, with the stop
+            reason = "not stored: the run stopped (the database could not be written)"
         if lasting or isinstance(exc, StorageError):
             stop_for_storage(reason)
         return ItemReport(
             job.source, "failed", job.article_id, job.title, error=reason, warnings=job.warnings
         )
 
+    def watched(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        watch.check()
+        return step(*args, **kwargs)
+
     async def store_in_writer(extracted: Extracted) -> None:
         job = extracted.job
         try:
-            outcome = await loop.run_in_executor(writer, store, engine, extracted)
+            outcome = await loop.run_in_executor(writer, watched, store, engine, extracted)
             done(outcome_report(job, outcome))
         except Exception as exc:  # e.g. the database is gone: this item fails
             done(failed(job, exc))
@@ -241,14 +257,18 @@ async def run_batch(
             if isinstance(item, ItemReport):  # unreadable, or a repeat
                 done(item)
                 continue
+            if isinstance(item, _StorageStop):  # the database went away while reading
+                done(item.report)
+                stop_for_storage(item.report.error or "")
+                return
             if report.stopped or (stop is not None and stop.is_set()):
                 return
             try:  # the lease, before any model call
                 claimed = await loop.run_in_executor(
                     writer,
                     functools.partial(
-                        claim, engine, item, owner, settings,
-                        force=force, retry_failed=retry_failed or force,
+                        watched, claim, engine, item, owner, settings,
+                        force=force, retry_failed=retry_failed or force, since=since,
                     ),
                 )  # fmt: skip
             except Exception as exc:
@@ -266,9 +286,7 @@ async def run_batch(
                 )
             except Exception as exc:  # a bug on odd text: this article's failure, not the run's
                 extracted = Extracted(
-                    claimed,
-                    settings,
-                    failure=ExtractionFailed(f"extraction failed: {exc!r}"[:300], []),
+                    claimed, settings, failure=ExtractionFailed(_unexpected(exc), [])
                 )
             if isinstance(extracted, ImportOutcome):  # (claim checked this already)
                 done(outcome_report(claimed, extracted))
@@ -311,7 +329,7 @@ async def run_batch(
 
 def _prepare(
     engine: Engine, item: Item | int, seen_texts: set[str], seen_ids: set[int]
-) -> Job | ItemReport:
+) -> Job | ItemReport | _StorageStop:
     """What a worker should do with an input: a job, or a report that needs no model."""
     if isinstance(item, ReadError):
         return ItemReport(item.source, "invalid", error=item.reason)
@@ -322,16 +340,31 @@ def _prepare(
             if digest in seen_texts:
                 return ItemReport(source, "duplicate", title=item.title, warnings=item.warnings)
             seen_texts.add(digest)
-        job = find_job(engine, item)
+        job = retrying(lambda: find_job(engine, item))
     except LookupError as exc:
         return ItemReport(source, "invalid", error=str(exc))
     except Exception as exc:  # the database refused a read or a metadata update
-        return ItemReport(source, "failed", error=storage_problem(exc)[0])
+        reason, lasting = storage_problem(exc)
+        failed = ItemReport(source, "failed", error=reason)
+        return _StorageStop(failed) if lasting else failed
     if job.article_id is not None:
         if job.article_id in seen_ids:
             return ItemReport(job.source, "duplicate", job.article_id, job.title)
         seen_ids.add(job.article_id)
     return job
+
+
+def _unexpected(exc: Exception) -> str:
+    """An unexpected error as an article's reason: its kind and the first line of its
+    message, never the values it carries (a ValidationError's would be article text)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"extraction failed: {exc.title} {where}: {first['msg']}"[:300]
+    message = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"extraction failed: {type(exc).__name__}" + (f": {message}" if message else "")
 
 
 def unfinished_articles(engine: Engine, *, failed: bool = True) -> list[int]:

@@ -13,7 +13,7 @@ import json
 import re
 import string
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,15 @@ import sqlalchemy as sa
 from pydantic import AnyHttpUrl, BaseModel, TypeAdapter, ValidationError, field_validator
 from rapidfuzz import fuzz
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import session_scope, storage_problem
 from tracker.export import ExportFilter, narrowed
 from tracker.models import Article, Claim, FactCheck, ReviewEvent
 from tracker.readers import ReadError, decode
+from tracker.sanitize import storable
 
 REVIEWED = ("checked", "disputed", "inconclusive")
 # A rating text for each verdict, unless the reviewer wrote their own; and a 1-5 value.
@@ -205,6 +206,13 @@ class FactCheckCreate(BaseModel):
     date_published: datetime | None = None
     claimant: str | None = None
     appearance_url: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """No NUL (PostgreSQL refuses it) and no half of a UTF-16 pair ("\\ud800", which
+        cannot be encoded, hashed or stored): a fact-check file is anyone's JSON."""
+        return storable(value) if isinstance(value, str) else value
 
     @field_validator("claim_reviewed")
     @classmethod
@@ -395,6 +403,7 @@ class ImportCounts:
     known: int = 0
     invalid: int = 0
     updated: int = 0  # known, but the publisher has since changed the rating or details
+    problems: list[str] = field(default_factory=list)  # what the database refused, one line each
 
 
 def import_factchecks(engine: Engine, items: Iterable[FactCheckCreate | ReadError]) -> ImportCounts:
@@ -420,6 +429,9 @@ def import_factchecks(engine: Engine, items: Iterable[FactCheckCreate | ReadErro
                 counts.updated += 1
         except IntegrityError:
             counts.known += 1
+        except SQLAlchemyError as exc:  # one line, never the INSERT and its values
+            counts.invalid += 1
+            counts.problems.append(storage_problem(exc)[0])
     return counts
 
 

@@ -57,6 +57,13 @@ def _err(message: str) -> None:
     typer.echo(_shown(message), err=True)
 
 
+def _line(text: object) -> str:
+    """A value printed inside a line (a title, a name, a reason): on that one line."""
+    from tracker.sanitize import one_line
+
+    return one_line(str(text))
+
+
 def _extracted_since(engine: Engine, started: datetime) -> int:
     """Articles whose extraction was stored since `started` (the writer thread may have
     committed some the progress display had not counted yet)."""
@@ -175,7 +182,7 @@ def import_(
     from tracker.config import NO_MODEL_MESSAGE
     from tracker.db import StorageError, refresh_statistics, storage_problem
     from tracker.progress import ImportProgress
-    from tracker.readers import FORMATS, count_inputs, read_articles
+    from tracker.readers import FORMATS, count_inputs, is_regular_file, read_articles
 
     settings = get_settings()
     if extractor not in (None, "auto", "llm", "offline"):
@@ -187,7 +194,7 @@ def import_(
         raise typer.BadParameter("give files or folders to import (or use --retry-failed)")
     if stdin_format not in set(FORMATS.values()):
         raise typer.BadParameter(f"use one of {', '.join(sorted(set(FORMATS.values())))}")
-    single = len(paths) == 1 and (paths[0] == "-" or Path(paths[0]).is_file())
+    single = len(paths) == 1 and (paths[0] == "-" or is_regular_file(paths[0]))
     many = not single or (
         stdin_format if paths[0] == "-" else FORMATS.get(Path(paths[0]).suffix.lower())
     ) in ("json", "jsonl")
@@ -379,7 +386,7 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         typer.echo(json.dumps(plan.summary(), indent=2))
         return
     for error in plan.invalid:
-        _err(f"  ✗ {error.source}: {error.reason}")
+        _err(f"  ✗ {_line(error.source)}: {_line(error.reason)}")
     cost = f", about ${plan.cost_usd:.4f}" if plan.cost_usd is not None else ""
     _err(
         f"Dry run: {plan.articles} article(s) read, {len(plan.invalid)} unreadable; "
@@ -395,13 +402,16 @@ def _print_report(report: BatchReport, settings: Settings, as_json: bool) -> Non
     if summary["warnings"]:
         _err(f"Warnings ({len(summary['warnings'])}):")
         for warning in summary["warnings"]:
-            _err(f"  ! {warning['source']}: {warning['warning']}")
+            _err(f"  ! {_line(warning['source'])}: {_line(warning['warning'])}")
     if report.failures:
         _err(f"Failed ({len(report.failures)}):")
         for item in report.failures:
-            _err(f"  ✗ {item.source}: {item.error}")
+            _err(f"  ✗ {_line(item.source)}: {_line(item.error)}")
     if report.stopped:
-        _err(f"Stopped early: {report.stopped}\nThis error would fail every article the same way.")
+        _err(
+            f"Stopped early: {_line(report.stopped)}\n"
+            "This error would fail every article the same way."
+        )
     if busy := report.count("busy"):
         _err(f"{busy} article(s) were being extracted by another import at the same time.")
     cost = f", ${summary['cost_usd']:.4f}" if summary["cost_usd"] is not None else ""
@@ -451,13 +461,31 @@ def export_(
 
     try:
         if output is None:
-            write(sys.stdout)
+            write(_Printable(sys.stdout) if sys.stdout.isatty() else sys.stdout)
             return
         count = _write_atomically(output, write)
     except ClaimReviewError as refused:
         _err(str(refused))
         raise typer.Exit(1) from None
     _err(f"{count} claims written to {output}")
+
+
+class _Printable:
+    """A terminal as a file an export writes to: what it is sent has its escape sequences
+    and control characters removed (a CSV cell holds an article's title as it came); a
+    pipe or a file gets the export unchanged."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        from tracker.sanitize import printable
+
+        self.out.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 def _file_mode(path: Path) -> int:
@@ -504,8 +532,10 @@ def import_factchecks_(
         items = list(read_factchecks(path))
         for item in items:
             if isinstance(item, ReadError):
-                _err(f"  ✗ {item.source}: {item.reason}")
+                _err(f"  ✗ {_line(item.source)}: {_line(item.reason)}")
         counts = import_factchecks(engine, items)
+        for problem in counts.problems:
+            _err(f"  ✗ {path}: the database refused an entry: {problem}")
         totals.added += counts.added
         totals.known += counts.known
         totals.invalid += counts.invalid
@@ -562,16 +592,16 @@ def stats(
     ]:
         typer.echo(f"\nBy {title}:")
         for name, count in data[key].items():
-            typer.echo(_shown(f"  {count:>8}  {name}"))
+            typer.echo(_shown(f"  {count:>8}  {_line(name)}"))
     from tracker.stats import monitoring_lines
 
     for line in monitoring_lines(data["monitoring"]):
-        typer.echo(_shown(line))
+        typer.echo(_shown(_line(line)))
     if data["failures"]:
         typer.echo(f"\nFailed extractions (first {top}; retry: tracker import --retry-failed):")
         for failure in data["failures"]:
             name = failure["title"] or failure["source"] or f"article {failure['article_id']}"
-            typer.echo(_shown(f"  {name}: {failure['reason']}"))
+            typer.echo(_shown(f"  {_line(name)}: {_line(failure['reason'])}"))
 
 
 @app.command()

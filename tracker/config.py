@@ -6,16 +6,23 @@ The variable names `TRACKER_DATABASE_URL`, `OPENAI_API_KEY`, `OPENAI_BASE_URL` a
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import typer
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "claim-tracker"
+MIN_SECRET_CHARS = 8
+# Keys local servers are given because the SDK insists on one: not secrets.
+PLACEHOLDERS = frozenset(
+    ["none", "null", "empty", "unused", "ollama", "lm-studio", "lmstudio", "no-key",
+     "nokey", "dummy", "placeholder", "not-needed", "sk-no-key-required", "changeme"]
+)  # fmt: skip
 
 
 def default_database_url() -> str:
@@ -137,17 +144,44 @@ class Settings(BaseSettings):
         return redact_url(self.openai_base_url or "https://api.openai.com/v1")
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in anything we store or show."""
+        """Values that must never appear in anything we store or show: the key, the base
+        URL's user name, password (and the Basic authorisation header they make) and query
+        values. Placeholders a local server is given ("none", "EMPTY", "lm-studio") and
+        values shorter than MIN_SECRET_CHARS are no secrets: scrubbing them would rewrite
+        ordinary words of articles and claims ("none of the 40 buses")."""
         found = []
         if self.openai_api_key and self.openai_api_key.get_secret_value():
             found.append(self.openai_api_key.get_secret_value())
         if self.openai_base_url:
             parts = urlsplit(self.openai_base_url)
-            found += [parts.password or ""]
-            found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+            found += [parts.username or "", parts.password or ""]
+            if parts.username or parts.password:
+                pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+                found.append(base64.b64encode(pair.encode()).decode())
+            found += [value for _, value in parse_qsl(parts.query)]
         if self.alert_webhook and (hook := self.alert_webhook.get_secret_value()):
             found += webhook_secrets(hook)
-        return [secret for secret in found if secret]
+        found += [unquote(secret) for secret in found]
+        return sorted(
+            {s for s in found if len(s) >= MIN_SECRET_CHARS and s.casefold() not in PLACEHOLDERS},
+            key=len,
+            reverse=True,  # the longest first: a password inside its Basic form goes with it
+        )
+
+    @property
+    def client_base_url(self) -> str | None:
+        """The base URL the SDK is given: without its query string, which the SDK would
+        put between the path and "chat/completions" (`client_query` sends it instead)."""
+        if not self.openai_base_url:
+            return None
+        return urlunsplit(urlsplit(self.openai_base_url)._replace(query=""))
+
+    @property
+    def client_query(self) -> dict[str, str]:
+        """The base URL's query (`?api-key=...`), sent with every request."""
+        if not self.openai_base_url:
+            return {}
+        return dict(parse_qsl(urlsplit(self.openai_base_url).query))
 
 
 def webhook_secrets(url: str) -> list[str]:

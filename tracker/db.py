@@ -149,6 +149,8 @@ def storage_problem(exc: BaseException) -> tuple[str, bool]:
 
     SQLAlchemy's own message carries the statement and its parameters (article text, a
     claim); only the driver's first line is kept."""
+    if isinstance(exc, StorageError):
+        return str(exc), True
     orig = getattr(exc, "orig", None) or exc
     text = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
     code = getattr(orig, "sqlstate", None) or ""
@@ -156,8 +158,57 @@ def storage_problem(exc: BaseException) -> tuple[str, bool]:
         any(part in text.lower() for part in _LASTING_SQLITE)
         or code in _LASTING_SQLSTATES
         or code[:2] in _LASTING_SQLSTATE_CLASSES
+        or disconnected(exc)
     )
     return text, lasting
+
+
+def disconnected(exc: BaseException) -> bool:
+    """The database connection was lost, or none could be made (PostgreSQL restarted,
+    stopped, or the connection killed): a write may succeed again on a new connection."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    return (
+        isinstance(exc, sa.exc.OperationalError)
+        and type(orig).__module__.startswith("psycopg")
+        and not getattr(orig, "sqlstate", None)  # no answer from a server: no SQLSTATE
+    )
+
+
+class SQLiteFileWatch:
+    """Whether an SQLite database file is still the one a run opened. Deleted (or replaced)
+    while open, the file is gone from its folder but SQLite goes on writing to it without
+    an error: every article stored after that would be lost in silence."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.path: Path | None = None
+        url = engine.url
+        if (
+            url.get_backend_name() == "sqlite"
+            and url.database
+            and url.database != ":memory:"
+            and url.query.get("uri") != "true"
+        ):
+            self.path = Path(url.database)
+            self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        assert self.path is not None
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def check(self) -> None:
+        """Raise StorageError if the file was deleted or replaced since."""
+        if self.path is not None and self._identity() != self.identity:
+            raise StorageError(
+                f"the database file {self.path} was deleted or replaced during the run"
+            )
 
 
 def check_writable(engine: Engine) -> None:

@@ -21,10 +21,19 @@ from tracker.grounding import ArticleIndex
 from tracker.llm import CallRecord, ModelCallError, ModelClient, ModelOutputError
 from tracker.prompts import PromptSet, load_prompts
 from tracker.results import ExtractionFailed, ExtractionResult, merge_claims, resembles
+from tracker.sanitize import storable
 from tracker.schemas import ExtractedClaim, response_schema
 from tracker.support import paragraphs_around, unsupported
 
 _CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+# One answer is at most this many claims (a 12,000-character chunk holds perhaps 60): more
+# is a model gone astray, and validating 20,000 of them took minutes of the event loop.
+MAX_CLAIMS_PER_ANSWER = 300
+# A re-ask names at most this many unusable claims (the rest are dropped): 5,000 of them
+# made re-asks of 1.6 MB.
+MAX_CLAIMS_REASKED = 30
 
 
 class _CutOff(Exception):
@@ -152,7 +161,7 @@ def parse_answer(content: str | None) -> Answer:
         raise ValueError("the answer was empty")
     fenced = _CODE_FENCE.match(content)
     try:
-        data = json.loads(fenced.group(1) if fenced else content)
+        data = json.loads(fenced.group(1) if fenced else content, parse_int=_number)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
     except RecursionError:
@@ -160,6 +169,13 @@ def parse_answer(content: str | None) -> Answer:
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError('the answer must be a JSON object {"claims": [...]}')
     return Answer(data["claims"])
+
+
+def _number(digits: str) -> int | float:
+    """An integer of the answer. Python refuses to read one of more than 4,300 digits, which
+    made a whole answer unreadable for one absurd score: read as a float (inf), it fails
+    only its own claim."""
+    return int(digits) if len(digits) <= 100 else float(digits)
 
 
 def _short(error: ValidationError | ValueError) -> str:
@@ -177,7 +193,7 @@ def _short(error: ValidationError | ValueError) -> str:
 
 def _text(raw: Any, key: str) -> str:
     value = raw.get(key) if isinstance(raw, dict) else None
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 class _ChunkSession:
@@ -199,6 +215,7 @@ class _ChunkSession:
         self.attempts = settings.max_reasks + 1
         self.dropped = 0
         self.drop_reasons: list[str] = []
+        self._dropped: set[str] = set()
         self.context = f"{title or ''}\n{chunk.text}"
 
     async def run(self) -> list[ExtractedClaim]:
@@ -206,7 +223,14 @@ class _ChunkSession:
         failing: list[tuple[Any, str]] | None = None  # None: no readable answer yet
         unreadable = ""
         for attempt in range(1, self.attempts + 1):
-            content = await self._ask(attempt)
+            try:
+                content = await self._ask(attempt)
+            except _CutOff:
+                if failing is None:  # the first answer: the chunk is split and asked again
+                    raise
+                for raw, why in failing:  # a re-ask cut off: what was validated is kept
+                    self._drop(raw, f"{why} (the re-ask's answer was cut off)")
+                return kept
             try:
                 answer = parse_answer(content) if content is not None else None
             except ValueError as exc:
@@ -215,19 +239,33 @@ class _ChunkSession:
                 unreadable = unreadable or "the server's response was not a chat completion"
                 self._reask(content, self.prompts.reask_format_message(unreadable))
                 continue
-            valid, invalid = self._validate(answer.claims)
+            proposed = answer.claims
+            if len(proposed) > MAX_CLAIMS_PER_ANSWER and failing is None:
+                self._drop_many(
+                    len(proposed) - MAX_CLAIMS_PER_ANSWER,
+                    f"more than {MAX_CLAIMS_PER_ANSWER} claims in one answer: the rest were "
+                    "not read",
+                )
+            proposed = proposed[:MAX_CLAIMS_PER_ANSWER]  # (a re-ask's extra: repeats)
+            valid, invalid = self._validate(proposed)
             kept.extend(valid)
             if failing is not None:  # a re-ask: which failing claims came back, and how?
                 returned = [(v.text, v.quote) for v in valid] + [
                     (_text(w, "claim"), _text(w, "quote")) for w, _ in invalid
                 ]
+                again = [w for w, _ in invalid]
                 for raw, why in failing:
                     pair = (_text(raw, "claim"), _text(raw, "quote"))
-                    if not any(resembles(pair, r) for r in returned):
-                        self._drop(raw, why)  # left out, as the re-ask allows: dropped
+                    if raw in again or (any(pair) and any(resembles(pair, r) for r in returned)):
+                        continue  # it came back (and is failing again, or now valid)
+                    self._drop(raw, why)  # left out, as the re-ask allows: dropped
             failing = invalid
             if not failing:
                 return kept
+            if len(failing) > MAX_CLAIMS_REASKED:
+                for raw, why in failing[MAX_CLAIMS_REASKED:]:
+                    self._drop(raw, why)  # not worth a re-ask the size of a book
+                failing = failing[:MAX_CLAIMS_REASKED]
             if attempt < self.attempts:
                 errors = [f'claim "{_text(w, "claim")[:120]}": {why}' for w, why in failing]
                 self._reask(content, self.prompts.reask_claims_message(errors))
@@ -242,8 +280,16 @@ class _ChunkSession:
         return kept
 
     def _drop(self, raw: Any, why: str) -> None:
+        key = json.dumps(raw, sort_keys=True, default=str)
+        if key in self._dropped:
+            return  # the same claim, sent again after it was dropped: counted once
+        self._dropped.add(key)
         self.dropped += 1
         self.drop_reasons.append(f'"{_text(raw, "claim")[:120]}": {why}')
+
+    def _drop_many(self, count: int, why: str) -> None:
+        self.dropped += count
+        self.drop_reasons.append(f"{count} claims: {why}")
 
     async def _ask(self, attempt: int) -> str | None:
         try:

@@ -10,7 +10,9 @@ for many articles at once.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -20,7 +22,7 @@ from sqlmodel import Session, select
 
 from tracker import lease
 from tracker.config import Settings
-from tracker.db import StorageError, session_scope, storage_problem
+from tracker.db import StorageError, disconnected, session_scope, storage_problem
 from tracker.extractors import Extractor, make_extractor
 from tracker.llm import CallRecord
 from tracker.matching import match_new_claims
@@ -36,7 +38,7 @@ from tracker.models import (
 )
 from tracker.prompts import load_prompts
 from tracker.results import ExtractionFailed, ExtractionResult
-from tracker.sanitize import scrub
+from tracker.sanitize import scrub, storable
 from tracker.schemas import ExtractedClaim
 
 
@@ -199,11 +201,31 @@ def claim(
     *,
     force: bool = False,
     retry_failed: bool = False,
+    since: datetime | None = None,
 ) -> Job | ImportOutcome:
     """Take the article's lease before any model call: the job, ready to extract; or an
     outcome when there is nothing to do (another import is extracting it, or it was
     extracted, or failed and is not to be retried, as it stands now in the database).
-    A new article is stored here, pending, so that other imports see it."""
+    A new article is stored here, pending, so that other imports see it. `since`: when
+    this run started; with `force`, an article extracted since then (by another run, also
+    forced) is not extracted again."""
+    return retrying(
+        lambda: _claim(
+            engine, job, owner, settings, force=force, retry_failed=retry_failed, since=since
+        )
+    )
+
+
+def _claim(
+    engine: Engine,
+    job: Job,
+    owner: str,
+    settings: Settings,
+    *,
+    force: bool,
+    retry_failed: bool,
+    since: datetime | None,
+) -> Job | ImportOutcome:
     with session_scope(engine) as session:
         if job.article_id is None:
             assert job.data is not None
@@ -215,12 +237,21 @@ def claim(
         if not lease.acquire(session, article.id, owner, settings.worker_lease):
             return ImportOutcome(article.id, job.title, "busy")
         session.refresh(article)
+        if force and since is not None and _at_or_after(article.extracted_at, since):
+            lease.release(session, article.id, owner)  # forced by another run meanwhile
+            return ImportOutcome(article.id, job.title, "skipped")
         claimed = _job(article, job.source)
         claimed.warnings, claimed.lease_owner = job.warnings, owner
         if (state := nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
             lease.release(session, article.id, owner)
             return state
         return claimed
+
+
+def _at_or_after(moment: datetime | None, since: datetime) -> bool:
+    if moment is None:
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) >= since
 
 
 def nothing_to_do(job: Job, *, force: bool, retry_failed: bool) -> ImportOutcome | None:
@@ -273,7 +304,7 @@ def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
     secrets = extracted.settings.secrets()
     if result is not None:
         try:
-            article_id, stored = _retrying(
+            article_id, stored = retrying(
                 lambda: _record_success(engine, job, result, extracted.settings)
             )
         except Exception as exc:
@@ -288,15 +319,15 @@ def store(engine: Engine, extracted: Extracted) -> ImportOutcome:
                 "extracted",
                 claims=stored,
                 dropped=result.dropped,
-                drop_reasons=[scrub(reason, secrets) for reason in result.drop_reasons],
+                drop_reasons=[storable(scrub(reason, secrets)) for reason in result.drop_reasons],
                 new_article=job.article_id is None,
                 calls=len(result.calls),
                 **_tokens(result.calls),
             )
     assert failure is not None
-    failure.reason = scrub(failure.reason, secrets)
+    failure.reason = storable(scrub(failure.reason, secrets))
     try:
-        article_id = _retrying(lambda: _record_failure(engine, job, failure, secrets))
+        article_id = retrying(lambda: _record_failure(engine, job, failure, secrets))
     except Exception as exc:
         reason, fatal = storage_problem(exc)
         if fatal:
@@ -321,15 +352,21 @@ _RETRIED_SQLSTATES = {
 }
 
 
-def _retrying(write, attempts: int = 3):
+def retrying(write, attempts: int = 3):
     """Run a transaction again when PostgreSQL chose it as a deadlock's victim, or a claim
-    it matched was deleted by another import's commit in between; nothing was written."""
+    it matched was deleted by another import's commit in between, or the connection was
+    lost (a killed backend, a restarted server: the pool connects again); nothing was
+    written. Paid-for claims are not given up for one dropped connection."""
     for attempt in range(1, attempts + 1):
         try:
             return write()
         except sa.exc.DBAPIError as exc:
             code = getattr(exc.orig, "sqlstate", None)
-            if code not in _RETRIED_SQLSTATES or attempt == attempts:
+            if attempt == attempts:
+                raise
+            if disconnected(exc):
+                time.sleep(0.5 * attempt)
+            elif code not in _RETRIED_SQLSTATES:
                 raise
 
 
@@ -392,8 +429,12 @@ def _log_calls(
         }
         values["request"] = call.request_json()
         for name, value in values.items():
-            if isinstance(value, str):
-                values[name] = scrub(value, secrets)
+            if isinstance(value, str):  # (no NUL, no lone surrogate: PostgreSQL takes neither)
+                values[name] = storable(scrub(value, secrets))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                values[name] = value if -(2**31) <= value < 2**31 else None  # INTEGER columns
+        values["attempt"] = values["attempt"] or 1
+        values["retries"] = values["retries"] or 0
         session.add(ModelCall(article_id=article_id, prompt_hash=prompt_hash, **values))
 
 

@@ -30,8 +30,44 @@ _PLAIN = {"synchronize_session": False}
 
 
 def new_owner() -> str:
-    """A name for this run: host, process id and a random part (`host:pid:token`)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """A name for this run: `host:pid:identity:token`. The identity (this boot of the
+    kernel, the PID namespace and the process's start time, on Linux) tells a process of
+    this very machine and container from one of another container with the same host name
+    and perhaps the same pid (`docker --network host`), and from an earlier process that
+    had the pid."""
+    identity = _identity("self") or "-"
+    return f"{socket.gethostname()}:{os.getpid()}:{identity}:{uuid.uuid4().hex[:12]}"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _start_time(pid: str) -> str | None:
+    """When process `pid` (or "self") started, in clock ticks since boot; None if there
+    is no such process here."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _identity(pid: str) -> str | None:
+    """boot id, PID namespace and start time of a process (`self`, or a pid) on Linux."""
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    try:
+        namespace = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
+    start = _start_time(pid)
+    if boot is None or start is None:
+        return None
+    return f"{boot.strip().replace('-', '')[:16]}.{namespace}.{start}"
 
 
 def _free(owner: str, now: datetime) -> sa.ColumnElement[bool]:
@@ -72,21 +108,34 @@ def acquire(session: Session | Connection, article_id: int, owner: str, seconds:
 
 
 def _dead(holder: str) -> bool:
-    """A lease held by a process of this machine that has ended (killed, crashed)."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    """A lease held by a process of this machine (and this container) that has ended
+    (killed, crashed), or whose pid another process has since taken. A holder named
+    without an identity (an older version), or from another boot, PID namespace or host,
+    is never taken for dead: its lease runs out instead."""
+    parts = holder.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    pid, theirs = parts[1], parts[2]
+    if int(pid) == os.getpid():
         return False  # this process: another of its threads (the dashboard) may hold it
+    mine = _identity("self")
+    if mine is None or theirs == "-":  # no /proc (not Linux): the pid alone, as before
+        return mine is None and theirs == "-" and not _alive(int(pid))
+    boot, namespace, started = theirs.split(".", 2) if theirs.count(".") == 2 else ("", "", "")
+    my_boot, my_namespace, _ = mine.split(".", 2)
+    if (boot, namespace) != (my_boot, my_namespace):
+        return False  # another container, or another boot: its pids are not ours to judge
+    return _start_time(pid) != started  # gone, or the pid is another process's now
+
+
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # alive, someone else's
-    return False
+        return True  # alive, someone else's
+    return True
 
 
 def release(session: Session | Connection, article_id: int, owner: str) -> None:

@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
-from tracker.sanitize import scrub
+from tracker.sanitize import scrub, storable
 
 if TYPE_CHECKING:  # the SDK is imported when the first request is made: a CLI that needs
     import httpx2  # no model (export, stats, a re-import) starts faster without it
@@ -108,11 +108,22 @@ class RateGate:
         self.limit = min(float(self.max), self.limit + 1 / self.limit)
 
     async def on_response(self, response: httpx2.Response) -> None:
-        """httpx event hook: sees every HTTP response, the SDK's retries included."""
+        """httpx event hook: sees every HTTP response, the SDK's retries included. A 429
+        that says the account has no quota left is no rate limit: waiting will not help,
+        so the SDK is told not to retry it (and it stops the batch: `_reasons`)."""
         if response.status_code == 429:
+            await response.aread()  # (a short error body)
+            if _out_of_quota(response.text):
+                response.headers["x-should-retry"] = "false"
+                return
             self.throttled(_retry_after(response.headers))
         elif response.status_code < 400:
             self.succeeded()
+
+
+def _out_of_quota(body: str) -> bool:
+    """An error body of OpenAI's (and compatible servers') "insufficient_quota"."""
+    return "insufficient_quota" in body[:10_000]
 
 
 def _retry_after(headers: httpx2.Headers) -> float | None:
@@ -139,7 +150,8 @@ def make_client(settings: Settings, gate: RateGate | None = None) -> openai.Asyn
     )
     return openai.AsyncOpenAI(
         api_key=key,
-        base_url=settings.openai_base_url,
+        base_url=settings.client_base_url,
+        default_query=settings.client_query or None,
         max_retries=settings.max_retries,
         timeout=settings.request_timeout,
         http_client=http_client,
@@ -177,8 +189,12 @@ def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any
     return [{**first, "content": first["content"] + instruction}, *rest]
 
 
+class _OutOfQuota:
+    """Stands for a RateLimitError whose body says insufficient_quota (see `_classify`)."""
+
+
 @cache
-def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
+def _reasons() -> list[tuple[type, str, bool]]:
     """Checked in order; the first class that matches gives the reason."""
     import openai
 
@@ -194,6 +210,12 @@ def _reasons() -> list[tuple[type[openai.APIError], str, bool]]:
         (
             openai.NotFoundError,
             "model {model!r} not found at {where} (404), check TRACKER_MODEL: {message}",
+            True,
+        ),
+        (
+            _OutOfQuota,
+            "the model server says the account has no quota left (429 insufficient_quota): "
+            "add credit or check the plan and billing, then run the import again: {message}",
             True,
         ),
         (
@@ -357,15 +379,16 @@ class ModelClient:
             record.error = "the model server sent a response that is not a chat completion"
             raise ModelOutputError(record.error, record)
         if completion.usage:
-            record.prompt_tokens = completion.usage.prompt_tokens
-            record.completion_tokens = completion.usage.completion_tokens
+            record.prompt_tokens = token_count(completion.usage.prompt_tokens)
+            record.completion_tokens = token_count(completion.usage.completion_tokens)
         if not completion.choices:
             record.error = "the model server answered with no choices"
             raise ModelOutputError(record.error, record)
+        # Whatever the server sent, as a database can store it (a NUL, half a UTF-16 pair).
         choice = completion.choices[0]
-        record.finish_reason = choice.finish_reason
-        record.refusal = choice.message.refusal
-        record.content = choice.message.content
+        record.finish_reason = _text(choice.finish_reason, 64)
+        record.refusal = _text(choice.message.refusal)
+        record.content = _text(choice.message.content)
         if record.refusal:
             self._stop(record, f"the model refused: {record.refusal}")
         if choice.finish_reason == "length":
@@ -398,8 +421,11 @@ class ModelClient:
         import httpx2
         import openai
 
+        quota = isinstance(exc, openai.RateLimitError) and _out_of_quota(
+            json.dumps(getattr(exc, "body", None), default=str) + str(exc)
+        )
         for kind, template, fatal in _reasons():
-            if isinstance(exc, kind):
+            if isinstance(exc, kind) or (kind is _OutOfQuota and quota):
                 if kind is openai.APIConnectionError:
                     # Nothing listening (refused, unknown host) fails every article; a
                     # connection dropped mid-answer is a passing fault.
@@ -408,6 +434,24 @@ class ModelClient:
         return "the model server rejected the request (HTTP {code}): {message}".format(
             **facts
         ), False
+
+
+MAX_TOKEN_COUNT = 2**31 - 1  # an INTEGER column: PostgreSQL refuses more
+
+
+def token_count(value: Any) -> int | None:
+    """A token count a server reported, if it is one a database column can hold (a server
+    that says 3,000,000,000 tokens is wrong, and must not make the call unstorable)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_TOKEN_COUNT else None
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    text = storable(value if isinstance(value, str) else str(value))
+    return text[:limit] if limit else text
 
 
 class ModelCallError(ModelError):

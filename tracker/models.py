@@ -11,9 +11,10 @@ import hashlib
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from pydantic import AnyHttpUrl, field_validator
+from pydantic import AnyHttpUrl, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
+from tracker.sanitize import storable
 from tracker.vocabulary import (  # noqa: F401  (re-exported: the models' vocabulary)
     ALERT_KINDS,
     CLAIM_STATUSES,
@@ -31,6 +32,8 @@ from tracker.vocabulary import (  # noqa: F401  (re-exported: the models' vocabu
     Role,
     Stance,
 )
+
+MAX_OUTLET_CHARS = 200  # an outlet's name; the column is indexed
 
 
 def utcnow() -> datetime:
@@ -75,7 +78,7 @@ class ArticleCreate(ArticleBase):
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
-        value = value.replace("\x00", "")  # PostgreSQL cannot store NUL; it is never text
+        value = storable(value)  # PostgreSQL cannot store NUL; it is never text
         if not value.strip():
             raise ValueError("the article has no text")
         return value
@@ -83,7 +86,16 @@ class ArticleCreate(ArticleBase):
     @field_validator("title", "url", "outlet", "author", "source_path")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
-        return value.replace("\x00", "").strip() or None if value is not None else None
+        return storable(value).strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _outlet_is_a_name(self) -> ArticleCreate:
+        """The outlet is indexed, and PostgreSQL refuses an index entry over ~2,700 bytes
+        (2,000 CJK characters are 6,000): a longer one is cut, with a warning."""
+        if self.outlet is not None and len(self.outlet) > MAX_OUTLET_CHARS:
+            self.outlet = self.outlet[:MAX_OUTLET_CHARS]
+            self.warnings.append(f"outlet cut to its first {MAX_OUTLET_CHARS} characters")
+        return self
 
     @field_validator("published_at")
     @classmethod

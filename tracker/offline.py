@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import ValidationError
 
 from tracker.sanitize import strip_bidi
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from tracker.results import ExtractionResult
 
 MODEL_FILE = "checkworthiness.npz"
+MAX_SENTENCE_CHARS = 2_000  # a claim's longest text (ExtractedClaim)
 _TOKEN = re.compile(r"(?u)\b\w+\b")
 _DIGIT = re.compile(r"\d")
 _RUNS_OF_SPACE = re.compile(r"\s\s+")
@@ -157,12 +159,31 @@ def _paragraph_sentences(text: str) -> Iterator[list[tuple[int, int]]]:
     for separator in itertools.chain(_PARAGRAPH_SEP.finditer(text), [None]):
         end = separator.start() if separator else len(text)
         spans = []
-        for sentence in segment(tokenizer.tokenize(text[offset:end])):
-            start = offset + sentence[0].offset
-            spans.append((start, offset + sentence[-1].offset + len(sentence[-1].value)))
+        for piece_start, piece_end in _pieces(text, offset, end):
+            piece = text[piece_start:piece_end]
+            for sentence in segment(tokenizer.tokenize(piece)):
+                start = piece_start + sentence[0].offset
+                spans.append((start, piece_start + sentence[-1].offset + len(sentence[-1].value)))
         yield spans
         if separator:
             offset = separator.end()
+
+
+MAX_PIECE_CHARS = 20_000  # syntok holds a token object per word of what it is given
+
+
+def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """text[start:end] in pieces syntok can take: a paragraph as it is, unless it is longer
+    than MAX_PIECE_CHARS (a 10 MB file on one line took 2.3 GB), then cut after the last
+    sentence end, else the last space, before the limit."""
+    while end - start > MAX_PIECE_CHARS:
+        window = text[start : start + MAX_PIECE_CHARS]
+        cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+        cut = cut + 2 if cut > MAX_PIECE_CHARS // 2 else window.rfind(" ") + 1
+        cut = cut if cut > 0 else MAX_PIECE_CHARS
+        yield start, start + cut
+        start += cut
+    yield start, end
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -355,7 +376,12 @@ def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionR
 
     model = load_model()
     threshold = model.claim_threshold if threshold is None else threshold
-    spans = [(a, b) for a, b in sentence_spans(text) if len(text[a:b].split()) >= 4]
+    # A "sentence" of more than MAX_SENTENCE_CHARS (an unpunctuated page) is no claim.
+    spans = [
+        (a, b)
+        for a, b in sentence_spans(text)
+        if b - a <= MAX_SENTENCE_CHARS and len(text[a:b].split()) >= 4
+    ]
     sentences = [text[a:b] for a, b in spans]
     probabilities = model.probabilities(sentences)
     article = ArticleIndex(text)
@@ -372,8 +398,8 @@ def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionR
             or inside_caption(start, end)
         ):
             continue
-        claims.append(
-            ExtractedClaim.model_validate(
+        try:
+            claim = ExtractedClaim.model_validate(
                 {
                     "text": sentence,
                     "quote": sentence,
@@ -384,7 +410,9 @@ def extract_offline(text: str, *, threshold: float | None = None) -> ExtractionR
                 },
                 context={"article": article, "window": (start, end)},
             )
-        )
+        except ValidationError:  # one odd sentence is not a claim; the article goes on
+            continue
+        claims.append(claim)
     return ExtractionResult(
         claims=merge_claims(claims),
         dropped=0,

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from tracker.batch import ItemReport
-from tracker.sanitize import printable
+from tracker.sanitize import one_line, printable
 
 SYMBOL = {
     "extracted": "✓", "skipped": "↷", "duplicate": "↷", "busy": "↷", "failed": "✗", "invalid": "✗",
@@ -78,7 +78,9 @@ class ImportProgress:
 
     @staticmethod
     def _describe(item: ItemReport) -> str:
-        name = item.title or item.source
+        """One line (a title or a reason with newlines in it stays on its line)."""
+        name = one_line(item.title or item.source)
+        source, error = one_line(item.source), one_line(item.error or "")
         if item.state == "extracted":
             dropped = (
                 f" ({item.dropped} dropped: quote not in the text, or claim not supported by "
@@ -91,7 +93,7 @@ class ImportProgress:
             why = "failed before (--retry-failed to retry)" if item.error else "already extracted"
             return f"{name}: {why}"
         if item.state == "duplicate":
-            return f"{item.source}: same text as an earlier input"
+            return f"{source}: same text as an earlier input"
         if item.state == "busy":
             return f"{name}: being extracted by another import (skipped)"
-        return f"{item.source}: {item.error}"
+        return f"{source}: {error}"

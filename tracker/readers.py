@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import errno
+import fnmatch
 import glob
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -73,38 +76,125 @@ def _title_from_name(path: Path) -> str:
 def expand(paths: Iterable[str], stdin_format: str = "txt") -> Iterator[Input | ReadError]:
     """Files named, files under folders named (recursively, sorted), glob patterns,
     or "-" for standard input. A folder or file found that cannot be read is a ReadError,
-    never skipped in silence."""
+    never skipped in silence; so is a name that cannot even be looked up (too long, in a
+    folder we may not enter)."""
     for name in paths:
         if name == "-":
             yield Input("<stdin>", None, stdin_format)
             continue
         path = Path(name)
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and glob.has_magic(name):
+                yield from _expand_pattern(name, stdin_format)
+            elif isinstance(exc, FileNotFoundError | NotADirectoryError):
+                yield ReadError(name, "no such file or folder")
+            else:
+                yield ReadError(name, _reason(exc) if isinstance(exc, OSError) else str(exc))
+            continue
+        if stat.S_ISDIR(info.st_mode):
             found, errors = _walk(path)
             yield from errors
             if not found and not errors:
                 yield ReadError(name, f"no {', '.join(sorted(set(FORMATS)))} files in this folder")
             yield from (Input(str(p), p, FORMATS[p.suffix.lower()]) for p in found)
-        elif path.is_file():
-            fmt = FORMATS.get(path.suffix.lower())
-            yield (
-                Input(name, path, fmt)
-                if fmt
-                else ReadError(name, f"unsupported file type {path.suffix or '(none)'!r}")
-            )
-        elif glob.has_magic(name):
-            matches = sorted(glob.glob(name, recursive=True))
-            if not matches:
-                yield ReadError(name, "no file matches this pattern")
-            yield from expand([m for m in matches if not Path(m).is_dir()], stdin_format)
-        else:
-            yield ReadError(name, "no such file or folder")
+            continue
+        fmt = FORMATS.get(path.suffix.lower())
+        # (a named pipe or a device is refused when read, without being opened)
+        yield (
+            Input(name, path, fmt)
+            if fmt
+            else ReadError(name, f"unsupported file type {path.suffix or '(none)'!r}")
+        )
+
+
+def _expand_pattern(pattern: str, stdin_format: str) -> Iterator[Input | ReadError]:
+    """A glob pattern's files, and every folder it would look into but cannot (glob itself
+    skips those in silence)."""
+    errors = _glob_errors(pattern)
+    matches = sorted(glob.glob(pattern, recursive=True))
+    yield from errors
+    if not matches and not errors:
+        yield ReadError(pattern, "no file matches this pattern")
+    yield from expand([m for m in matches if not _is_folder(m)], stdin_format)
+
+
+def _is_folder(name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_regular_file(name: str) -> bool:
+    """Whether `name` is a regular file (after links); False for anything that cannot be
+    looked up, instead of the OSError Path.is_file() raises for a name too long."""
+    try:
+        return stat.S_ISREG(os.stat(name).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _glob_errors(pattern: str) -> list[ReadError]:
+    """The folders `pattern` would list (as glob does: hidden names only for a pattern
+    that starts with a dot) that cannot be listed."""
+    parts = Path(pattern).parts
+    first = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    folders = [Path(*parts[:first]) if first else Path(".")]
+    errors: dict[str, ReadError] = {}
+    seen: set[tuple[int, int]] = set()
+
+    def listing(folder: Path) -> list[os.DirEntry]:
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                return []  # a link loop, or two routes to one folder
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as entries:
+                return list(entries)
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # nothing there to match: not an error
+        except OSError as exc:
+            reason = f"cannot read this folder: {_reason(exc)}"
+            errors.setdefault(str(folder), ReadError(str(folder), reason))
+            return []
+
+    def folders_in(folder: Path, part: str) -> list[Path]:
+        found = []
+        for entry in listing(folder):
+            if entry.name.startswith(".") and not part.startswith("."):
+                continue
+            try:
+                if entry.is_dir() and fnmatch.fnmatch(entry.name, part):
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+        return found
+
+    for part in parts[first:]:
+        following: list[Path] = []
+        for folder in folders:
+            if part == "**":
+                stack = [folder]
+                while stack:
+                    current = stack.pop()
+                    following.append(current)
+                    stack.extend(folders_in(current, "*"))
+            elif glob.has_magic(part):
+                following.extend(folders_in(folder, part))
+            else:
+                following.append(folder / part)
+        folders = following
+        seen.clear()  # each step may list a folder an earlier step listed
+    return sorted(errors.values(), key=lambda e: e.source)
 
 
 def _walk(folder: Path) -> tuple[list[Path], list[ReadError]]:
     """The files of a supported type under `folder` (sorted), and a ReadError for every
     subfolder that cannot be listed and every link that leads nowhere. Linked folders are
-    followed once (a link loop is not a hang)."""
+    followed once (a link loop is not a hang). Anything that is not a folder is found
+    (a named pipe or a device is then refused, unopened, when read)."""
     found: list[Path] = []
     errors: list[ReadError] = []
     seen: set[tuple[int, int]] = set()
@@ -126,9 +216,7 @@ def _walk(folder: Path) -> tuple[list[Path], list[ReadError]]:
             try:
                 if entry.is_dir():
                     pending.append(path)
-                    continue
-                supported = path.suffix.lower() in FORMATS
-                if supported and (entry.is_file() or entry.is_symlink()):
+                elif path.suffix.lower() in FORMATS:
                     found.append(path)  # a broken link fails when read, with the reason
             except OSError as exc:
                 errors.append(ReadError(str(path), _reason(exc)))
@@ -136,6 +224,8 @@ def _walk(folder: Path) -> tuple[list[Path], list[ReadError]]:
 
 
 def _reason(exc: OSError) -> str:
+    if isinstance(exc, NotRegularFile):
+        return exc.strerror
     if isinstance(exc, FileNotFoundError):
         return "no such file (deleted, or a link to nothing)"
     return exc.strerror or str(exc)
@@ -215,6 +305,13 @@ def _utf16_or_32(raw: bytes) -> str | None:
             return _wide(raw, "utf-16-le")
         if even > len(head) * 0.4 and odd == 0:
             return _wide(raw, "utf-16-be")
+    if b"\x00" in head and len(raw) % 2 == 0:
+        # UTF-16 without a BOM in a script beyond Latin (Cyrillic, Greek, Japanese): NULs
+        # only at its ASCII spaces and digits. The detector, asked about UTF-16 alone,
+        # finds no coherent text in binary data.
+        best = charset_normalizer.from_bytes(raw, cp_isolation=["utf_16_le", "utf_16_be"]).best()
+        if best is not None and "\x00" not in (text := str(best)):
+            return text
     return None
 
 
@@ -383,10 +480,36 @@ def _parser_error(exc: Exception) -> str:
 _DOCTYPE = re.compile(r"^\s*(?:<\?xml[^>]*\?>\s*)?<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.S | re.I)
 
 
+# A tag with thousands of attributes: the HTML parser (libxml2) compares each attribute with
+# every other one of its tag, so 40,000 of them took 43 s. Such a tag keeps its name only.
+MAX_ATTRIBUTES = 256
+_LONG_TAG = re.compile(rf"<([A-Za-z][^\s/<>]*)(\s[^<>]{{{2 * MAX_ATTRIBUTES},}})>")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _without_attribute_floods(text: str, warnings: list[str]) -> str:
+    flooded = 0
+
+    def bare(tag: re.Match[str]) -> str:
+        nonlocal flooded
+        if len(_QUOTED.sub('""', tag[2]).split()) <= MAX_ATTRIBUTES:
+            return tag[0]
+        flooded += 1
+        return f"<{tag[1]}>"
+
+    text = _LONG_TAG.sub(bare, text)
+    if flooded:
+        warnings.append(
+            f"{flooded} HTML tag(s) with more than {MAX_ATTRIBUTES} attributes read without them"
+        )
+    return text
+
+
 def _html(source: str, text: str, warnings: list[str]) -> ArticleCreate | ReadError:
     import trafilatura
 
     text = _DOCTYPE.sub("<!DOCTYPE html>", text, count=1)
+    text = _without_attribute_floods(text, warnings)
     doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False)
     if doc is None or not (doc.text or "").strip():
         return ReadError(source, "no article text found in the HTML")
@@ -407,12 +530,32 @@ def parse(source: str, raw: bytes, fmt: str, path: Path | None) -> Iterator[Item
     never stops a batch, the CLI's or the dashboard's."""
     count = 0
     try:
-        for item in _parse(source, raw, fmt, path):
+        for item in capped(source, _parse(source, raw, fmt, path)):
             count += 1
             yield item
     except Exception as exc:  # a bug or a parser's surprise: the input's error, not the run's
         where = source if count == 0 else f"{source} (after {count} item(s))"
         yield ReadError(where, f"could not be read: {_describe(exc)}")
+
+
+MAX_ERRORS_PER_INPUT = 20
+
+
+def capped(source: str, items: Iterable[Item]) -> Iterator[Item]:
+    """The items of one input, with at most MAX_ERRORS_PER_INPUT of its errors listed and
+    the rest counted in one last error: a JSON list of five million numbers is one
+    input's twenty lines and a count, not five million lines."""
+    errors = 0
+    for item in items:
+        if isinstance(item, ReadError):
+            errors += 1
+            if errors > MAX_ERRORS_PER_INPUT:
+                continue
+        yield item
+    if errors > MAX_ERRORS_PER_INPUT:
+        more = errors - MAX_ERRORS_PER_INPUT
+        yield ReadError(source, f"and {more:,} more unreadable entries (the first "
+                        f"{MAX_ERRORS_PER_INPUT} are listed)")  # fmt: skip
 
 
 def _describe(exc: BaseException) -> str:
@@ -498,22 +641,61 @@ def read_articles(
             yield ReadError(item.source, f"could not be read: {_describe(exc)}")
 
 
+class NotRegularFile(OSError):
+    """A named pipe, a device or a socket: opening one can block forever (a pipe with no
+    writer) and reading one never ends (/dev/zero), so it is refused, unread."""
+
+
+def _special(mode: int) -> str | None:
+    """What a file that is not a regular file is, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a file"
+
+
+def open_regular_file(path: Path) -> IO[bytes]:
+    """`path` opened for reading if it is a regular file (after links); else
+    NotRegularFile, without opening it. (Opened without blocking, and checked again once
+    open, in case it was swapped for a pipe in between.)"""
+    if kind := _special(os.stat(path).st_mode):
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({kind}); not read")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        if kind := _special(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, f"not a regular file ({kind}); not read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_one(item: Input, max_bytes: int, stdin: IO[bytes] | None) -> Iterator[Item]:
     try:
         if item.fmt == "jsonl":
             if item.path is None:
-                yield from _jsonl_lines(item, stdin or sys.stdin.buffer, max_bytes)
+                yield from capped(item.source, _jsonl_lines(item, stdin or sys.stdin.buffer,
+                                                            max_bytes))  # fmt: skip
             else:
-                with item.path.open("rb") as stream:
-                    yield from _jsonl_lines(item, stream, max_bytes)
-            return
-        if item.path is not None and item.path.stat().st_size > max_bytes:
-            yield _too_big(item.source, max_bytes)
+                with open_regular_file(item.path) as stream:
+                    yield from capped(item.source, _jsonl_lines(item, stream, max_bytes))
             return
         if item.path is None:
             raw = (stdin or sys.stdin.buffer).read(max_bytes + 1)
         else:
-            raw = item.path.read_bytes()
+            with open_regular_file(item.path) as stream:
+                if os.fstat(stream.fileno()).st_size > max_bytes:
+                    yield _too_big(item.source, max_bytes)
+                    return
+                raw = stream.read(max_bytes + 1)  # (it may have grown since)
     except OSError as exc:
         yield ReadError(item.source, _reason(exc))
         return
@@ -526,7 +708,9 @@ def _read_one(item: Input, max_bytes: int, stdin: IO[bytes] | None) -> Iterator[
 
 
 def count_inputs(paths: Iterable[str]) -> int | None:
-    """How many articles `paths` hold, cheaply (for a progress bar); None if unknown."""
+    """How many articles `paths` hold, cheaply (for a progress bar); None if unknown.
+    JSON Lines files are counted in bounded chunks (a 4 GB line is never held whole);
+    anything that is not a regular file is not opened."""
     total = 0
     for item in expand(paths):
         if isinstance(item, ReadError):
@@ -535,10 +719,23 @@ def count_inputs(paths: Iterable[str]) -> int | None:
             return None
         elif item.fmt == "jsonl":
             try:
-                with item.path.open("rb") as stream:
-                    total += sum(1 for line in stream if line.strip())
+                with open_regular_file(item.path) as stream:
+                    total += _count_records(stream)
             except OSError:
                 total += 1
         else:
             total += 1  # a JSON list counts once until it is read
     return total
+
+
+def _count_records(stream: IO[bytes], block: int = 1 << 20) -> int:
+    """Lines that are not blank, read `block` bytes at a time."""
+    count, blank = 0, True  # blank: the line read so far is only white space
+    while chunk := stream.read(block):
+        lines = chunk.split(b"\n")
+        for line in lines[:-1]:
+            if not blank or line.strip():
+                count += 1
+            blank = True
+        blank = blank and not lines[-1].strip()
+    return count + (not blank)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tracker.grounding import ArticleIndex
 from tracker.models import ClaimType
-from tracker.sanitize import strip_bidi
+from tracker.sanitize import storable, strip_bidi
 
 # --- Wire -----------------------------------------------------------------------------
 
@@ -67,13 +67,19 @@ _TYPE_ALIASES = {
 }
 
 
+MAX_CLAIMANT_CHARS = 200  # indexed: PostgreSQL refuses an index entry over ~2,700 bytes
+
+
 def normalise_claimant(name: str | None) -> str | None:
-    """One spelling per claimant: no stray quotes, titles like "Mr.", or doubled spaces."""
+    """One spelling per claimant: no stray quotes, titles like "Mr.", or doubled spaces;
+    at most MAX_CLAIMANT_CHARS characters (a name, not a paragraph)."""
     if name is None:
         return None
-    name = unicodedata.normalize("NFKC", strip_bidi(_CONTROL.sub("", name)))
+    name = unicodedata.normalize("NFKC", strip_bidi(_CONTROL.sub("", storable(name))))
     name = re.sub(r"\s+", " ", name).strip(" \"'“”‘’.,;:")
     name = _HONORIFICS.sub("", name)
+    if len(name) > MAX_CLAIMANT_CHARS:
+        name = name[:MAX_CLAIMANT_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
     return None if name.casefold() in _NO_CLAIMANT else name
 
 
@@ -111,7 +117,7 @@ class ExtractedClaim(BaseModel):
     @field_validator("text")
     @classmethod
     def _tidy_text(cls, value: str) -> str:
-        return re.sub(r"\s+", " ", strip_bidi(_CONTROL.sub("", value))).strip()
+        return re.sub(r"\s+", " ", strip_bidi(_CONTROL.sub("", storable(value)))).strip()
 
     @field_validator("claimant", mode="before")
     @classmethod
@@ -146,4 +152,7 @@ class ExtractedClaim(BaseModel):
             "claim_type": raw.get("claim_type") or "other",
             "checkworthiness": raw.get("checkworthiness"),
         }
+        for key, value in values.items():  # JSON may hold half a UTF-16 pair ("\\ud800")
+            if isinstance(value, str):
+                values[key] = storable(value)
         return cls.model_validate(values, context={"article": article, "window": window})

@@ -11,7 +11,11 @@ added, the sentence made standalone):
   model was given (its chunk, and the title): a claim may take a name or a year from an
   earlier paragraph, never from nowhere;
 - most of the claim's content words (stemmed) occur in the quote or the paragraphs around
-  it, and some in the quote itself.
+  it, and some in the quote itself;
+- it does not turn the quote around: no word whose opposite the quote uses instead ("rose"
+  for "fell", "convicted" for "cleared"), no negation dropped or added ("did not raise" /
+  "raised"), no accusation ("fraud", "bribed", "a criminal") or cause ("because ...") that
+  the quote and the paragraphs around it do not give.
 
 `python bench/claim_support.py` measures how many genuine claims it drops (BENCHMARKS.md).
 """
@@ -88,19 +92,107 @@ def _value(number: str) -> float | None:
         return None
 
 
+def _key(value: float) -> float:
+    """A number as compared: 4.2 billion and 4,200 million are one value."""
+    return float(f"{value:.9g}")
+
+
+def _listed(words: str) -> list[str]:
+    return words.split()
+
+
+_UNITS = {
+    w: float(i)
+    for i, w in enumerate(
+        _listed(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen"
+        )
+    )
+}
+_TENS = {
+    w: float(10 * i)
+    for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)  # noqa: SIM905
+}
+_MULTIPLIERS = {"hundred": 100.0, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_ANY_NUMBER_WORD = "|".join([*_UNITS, *_TENS, *_MULTIPLIERS])
+_NUMBER_WORD_RUN = re.compile(
+    rf"\b(?:{_ANY_NUMBER_WORD})(?:(?:[\s-]+|\s+and\s+)(?:{_ANY_NUMBER_WORD}))*\b", re.IGNORECASE
+)
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december"]  # fmt: skip
+
+
+_SCALE_AFTER = re.compile(r"\s*-?\s*(bn|tn|k|m|b)\b", re.IGNORECASE)
+
+
+def _spelled(text: str) -> list[tuple[str, float, int]]:
+    """Numbers written as words ("seven", "twenty-three", "three hundred"), with values.
+    A lone "one" is left out: it is more often a pronoun ("one of them") than a count."""
+    found = []
+    for match in _NUMBER_WORD_RUN.finditer(text):
+        words = [w for w in re.split(r"[\s-]+", match[0].lower()) if w != "and"]
+        if words in (["one"], ["zero"]) or all(w in _MULTIPLIERS for w in words):
+            continue  # ("million" alone scales a written number: checked with it)
+        total = current = 0.0
+        for word in words:
+            if word in _UNITS or word in _TENS:
+                current += _UNITS.get(word, 0.0) + _TENS.get(word, 0.0)
+            elif word == "hundred":
+                current = max(current, 1.0) * 100
+            else:
+                total += max(current, 1.0) * _MULTIPLIERS[word]
+                current = 0.0
+        found.append((match[0], total + current, match.end()))
+    return found
+
+
 def _numbers(text: str) -> set[float]:
-    """Every number in `text`, as written and, with a scale word, as meant (2 million)."""
+    """Every number in `text`, as written and, with a scale word, as meant (2 million);
+    numbers written as words too, alone and as phrases ("twenty-three")."""
     found: set[float] = set()
     for match in _NUMBER.finditer(text):
         if (value := _value(match[0])) is not None:
-            found.add(value)
+            found.add(_key(value))
     for match in _SCALED.finditer(text):
         if (value := _value(match[1])) is not None:
-            found.add(value * _SCALES[match[2].lower()])
+            found.add(_key(value * _SCALES[match[2].lower()]))
     for word in _WORD.findall(text.lower()):
         if word in _NUMBER_WORDS:
-            found.add(float(_NUMBER_WORDS[word]))
+            found.add(_key(float(_NUMBER_WORDS[word])))
+    found |= {_key(value) for _, value, _ in _spelled(text)}
     return found
+
+
+def _missing_number(claim: str, known: set[float], context_words: set[str]) -> str | None:
+    """The first number of the claim (in digits or words, or an ISO date) the text lacks."""
+    dates = list(_ISO_DATE.finditer(claim))
+    for date in dates:  # 2022-07-22 for "July 22, 2022"
+        year, month, day = (int(part) for part in date.groups())
+        month_known = 1 <= month <= 12 and (
+            _MONTHS[month - 1] in context_words or _key(month) in known
+        )
+        if not (_key(year) in known and _key(day) in known and month_known):
+            return date[0]
+    scaled = {m.start(1): m for m in _SCALED.finditer(claim)}
+    for match in _NUMBER.finditer(claim):
+        if any(d.start() <= match.start() < d.end() for d in dates):
+            continue
+        value = _value(match[0])
+        if value is None or _key(value) in known:
+            continue
+        scale = scaled.get(match.start())
+        if scale is not None and _key(value * _SCALES[scale[2].lower()]) in known:
+            continue  # $4,200 million for "$4.2 billion"
+        return match[0]
+    for phrase, value, end in _spelled(claim):
+        if _key(value) in known:
+            continue
+        scale = _SCALE_AFTER.match(claim, end)
+        if scale is None or _key(value * _SCALES[scale[1].lower()]) not in known:
+            return phrase  # (with a scale: "ninety-four m" for "94 million")
+    return None
 
 
 # Titles are common nouns when a claim names a role ("The President", for a speech's "I").
@@ -109,24 +201,24 @@ _TITLES = frozenset(
     king queen general chief director chairman chairwoman spokesman spokeswoman speaker
     justice judge commissioner officer mr mrs ms dr sir""".split()  # noqa: SIM905
 )
+# Words that begin sentences and are never names.
+_OPENERS = frozenset(
+    """today tonight yesterday tomorrow last next since every many several nearly almost yet
+    even already meanwhile overall together still thus therefore moreover although though
+    unless whether despite among around across instead indeed perhaps while""".split()  # noqa: SIM905
+)
+_NOT_NAMES = _STOP | _NUMBER_WORDS.keys() | _DATE_WORDS | _OPENERS
 
 
-def _names(claim: str, context: str = "") -> list[str]:
+def _names(claim: str) -> list[str]:
     """The names of the claim: runs of capitalised words ("United States", "Lavrov"), less
-    role titles. The first word (capitalised whatever it is) only when the context writes it
-    capitalised inside a sentence."""
+    role titles, function words and number words. The first word of the claim counts too
+    (capitalised whatever it is): a claim that begins with a word the text never uses, in
+    any case ("Putin was cleared ..."), names someone or something the text does not."""
     names = []
-    first = re.match(r"\W*([\w'’.-]+)", claim)
     for run in re.finditer(r"(?<![\w'’.-])[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*", claim):
         words = [re.sub(r"['’]\w{1,2}$", "", w).rstrip(".-") for w in run[0].split()]
-        if (
-            first
-            and run.start() == first.start(1)
-            and not re.search(rf"[a-z,;]\s+{re.escape(first.group(1))}", context)
-            and not any(first.group(1).lower().rstrip(".") in group for group in _SAME_NAMES)
-        ):
-            words = words[1:]
-        words = [w for w in words if w and w.lower() not in _STOP | _NUMBER_WORDS.keys()]
+        words = [w for w in words if w and w.lower() not in _NOT_NAMES]
         phrase = " ".join(words).lower()
         if any(phrase in group for group in _SAME_NAMES):
             names.append(" ".join(words))
@@ -172,19 +264,19 @@ def unsupported(claim: str, quote: str, near: str, context: str) -> str | None:
     context_lower = context.lower()
     context_words = {w.removesuffix("'s") for w in _WORD.findall(context_lower.replace("’", "'"))}
     context_words |= {w.rstrip(".") for w in re.findall(r"[a-z](?:\.[a-z])+\.?", context_lower)}
-    known = _numbers(context)
-    missing = [n for n in _NUMBER.findall(claim) if _value(n) is not None]
-    missing = [n for n in missing if _value(n) not in known]
-    if missing:
-        return f"the claim's number {missing[0]} is not in the text"
+    if (number := _missing_number(claim, _numbers(context), context_words)) is not None:
+        return f"the claim's number {number} is not in the text"
     for word in _WORD.findall(claim.lower()):
         if word in _DATE_WORDS and word not in context_words:
             return f'the claim\'s date "{word.capitalize()}" is not in the text'
-    names = _names(claim, context)
+    names = _names(claim)
     for name in names:
         if not _name_found(name, context_lower, context_words):
             return f'the claim names "{name}", which the text does not'
-    words = _content(claim) - _content(" ".join(names))  # names are checked above
+    if why := _turned_around(claim, quote, f"{quote}\n{near}"):
+        return why
+    # (names, numbers and dates are checked above)
+    words = _content(claim) - _content(" ".join(names)) - _content(" ".join(_DATE_WORDS))
     if not words:
         return None
     near_share = _share(words, _content(f"{quote} {near}"))
@@ -194,6 +286,123 @@ def unsupported(claim: str, quote: str, near: str, context: str) -> str | None:
             "the claim does not say what its quote says (too few of its words are in the "
             "quote or around it): restate the quote's own assertion"
         )
+    return None
+
+
+# Words and their opposites: a claim that uses one where its quote (and the text around it)
+# has only the other says the reverse of it.
+_OPPOSITES = [
+    ("rise rises rose risen rising climb climbed climbs soar soared jump jumped grew grow "
+     "grows growing increase increased increases increasing gain gained gains",
+     "fall falls fell fallen falling drop dropped drops decline declined declines declining "
+     "decrease decreased decreases decreasing sank sink shrank shrink shrinks plunge plunged "
+     "slump slumped lose lost loses losing"),
+    ("up#", "down#"),
+    ("high higher highest more# most#", "low lower lowest less# least# fewer# fewest#"),
+    ("convicted guilty condemned sentenced", "cleared acquitted innocent exonerated"),
+    ("win wins won winning victory", "lose loses lost losing defeat defeated"),
+    ("approve approved approves passed pass passes adopted", "reject rejected rejects vetoed "
+     "veto vetoes blocked block blocks defeated"),
+    ("support supports supported supporting favor favors favoured favored",
+     "oppose opposes opposed opposing against"),
+    ("revenue revenues profit profits profitable surplus surpluses",
+     "loss losses deficit deficits"),
+    ("accept accepts accepted agree agreed agrees", "refuse refused refuses reject rejected "
+     "rejects deny denied denies disagree disagreed"),
+    ("allow allows allowed permit permitted legal lawful", "ban bans banned forbid forbade "
+     "forbidden prohibit prohibited illegal unlawful"),
+    ("best", "worst"),
+    ("true", "false"),
+    ("strengthen strengthened stronger", "weaken weakened weaker"),
+    ("expand expanded expands", "shrink shrank shrinks contract contracted"),
+    ("before", "after"),
+    ("hired hire hiring", "fired fire firing laid"),
+    ("open opened opens", "closed close closes shut"),
+]  # fmt: skip
+_OPPOSITE_SETS = [(frozenset(a.split()), frozenset(b.split())) for a, b in _OPPOSITES]
+# "up 12 percent", "more than 40": direction words only next to a number.
+_DIRECTED = re.compile(
+    r"\b(up|down|more|most|less|least|fewer|fewest)\s+(?:than\s+|by\s+)?[$€£]?\d"
+)
+_NEGATION = frozenset(
+    "not no never neither nor without cannot none nobody nothing".split()  # noqa: SIM905
+)
+# A negation that negates nothing the claim could restate.
+_NOT_NEGATING = re.compile(
+    r"\b(?:not (?:only|just|merely|least|since)|no (?:doubt|matter|longer than))\b"
+)
+# Accusations and violence: a claim that adds one of these to a quote that does not say it
+# is the injected or invented claim the check is for ("... which faked the data").
+_LOADED = _listed(
+    "fraud brib corrupt crimin crime fake faked faking forge forged forgery lie lied liar "
+    "lying rigged rigging illegal unlawful arrest convict indict guilty scandal scam terror "
+    "traitor treason murder kill rape steal stole stolen theft thief embezzl launder extort "
+    "cheat invad invasion attack bomb abuse abusive smuggl conspir fabricat falsif racist "
+    "nazi pedophil molest assault blackmail perjur felon"
+)
+_CAUSAL = re.compile(
+    r"\b(?:because|due to|caus(?:e|ed|es|ing)|led to|leads? to|result(?:s|ed)? (?:of|in|from)|"
+    r"as a result|thanks to|blam(?:e|ed|es)|attributed to|owing to|responsible for)\b"
+)
+
+
+def _words_of(text: str) -> list[str]:
+    """Lower-case words, "n't" as "not", and direction words next to a number marked "#"."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"n't\b", " not", text).replace("cannot", "can not")
+    text = _DIRECTED.sub(lambda m: m[0].replace(m[1], m[1] + "#", 1), text)
+    return re.findall(r"[^\W\d_]+#?", text)
+
+
+def _negated(words: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The content words a negation governs (the first content word within four words
+    after it), and those used without one: {stem: word}."""
+    negated: dict[str, str] = {}
+    plain: dict[str, str] = {}
+    stem = _stemmer().stemWord
+    governed = -1
+    for i, word in enumerate(words):
+        if word in _NEGATION:
+            governed = i + 4
+            continue
+        if word in _STOP or len(word) < 2 or word.endswith("#"):
+            continue
+        if i <= governed:
+            negated.setdefault(stem(word), word)
+            governed = -1
+        else:
+            plain.setdefault(stem(word), word)
+    return negated, plain
+
+
+def _turned_around(claim: str, quote: str, around: str) -> str | None:
+    """Why the claim says the opposite of its quote, or adds what the text does not say."""
+    claim_words = _words_of(claim)
+    quote_words = set(_words_of(quote))
+    around_words = set(_words_of(around))
+    claim_set = set(claim_words)
+    for one, other in _OPPOSITE_SETS:
+        for said, instead in ((one, other), (other, one)):
+            used, found = claim_set & said, quote_words & instead
+            if used and found and not around_words & said:
+                return (
+                    f'the claim says "{sorted(used)[0].rstrip("#")}" where its quote says '
+                    f'"{sorted(found)[0].rstrip("#")}"'
+                )
+    claim_negated, claim_plain = _negated(_words_of(_NOT_NEGATING.sub(" ", claim.lower())))
+    quote_negated, quote_plain = _negated(_words_of(_NOT_NEGATING.sub(" ", quote.lower())))
+    if lost := sorted((quote_negated.keys() - quote_plain.keys()) & claim_plain.keys()
+                      - claim_negated.keys()):  # fmt: skip
+        return f'the quote says "not {quote_negated[lost[0]]}", the claim leaves the "not" out'
+    if added := sorted((claim_negated.keys() - claim_plain.keys()) & quote_plain.keys()
+                       - quote_negated.keys()):  # fmt: skip
+        return f'the claim says "not {claim_negated[added[0]]}", which its quote does not'
+    for word in claim_words:
+        for loaded in _LOADED:
+            if word.startswith(loaded) and not any(w.startswith(loaded) for w in around_words):
+                return f'the claim adds "{word}", which its quote and the text around it do not say'
+    if _CAUSAL.search(claim.lower()) and not _CAUSAL.search(around.lower()):
+        return "the claim gives a cause (because, led to ...) that its quote does not"
     return None
 
 
