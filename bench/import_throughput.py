@@ -1,21 +1,29 @@
 """Import throughput of the real `tracker import` CLI against the loopback model server.
 
-    python bench/import_throughput.py [--n 200] [--latency 0.2] [--concurrency 16]
-                                      [--reimport 1000]
+    python bench/import_throughput.py [--n 200] [--latency 0.5 0.2 0] [--concurrency 16]
+                                      [--claims 5] [--stored 100000] [--reimport 1000]
 
-Prints, for N articles at model latency L and concurrency C: the wall time of the whole
-command and of the batch itself, against the ideal N·L/C; then the time and the model
-calls to re-import `--reimport` articles that are already stored; and peak memory (RSS)
-of each run. Targets (issue 3): batch within 10 % of ideal; re-import under 2 s, 0 calls.
+Articles are built from words drawn at their frequency in the State of the Union corpus
+(../shared/corpora; a fixed synthetic vocabulary when it is missing), and the model answers
+each with `--claims` claims, as real models do (one claim per answer hid most of the cost
+of grounding, checking and matching). The database already holds `--stored` claims of the
+same vocabulary, so that matching new claims searches a realistic index.
+
+Prints, for N articles at model latency L and concurrency C: the whole command's wall time
+against the ideal N·L/C; the CPU the import process spent per article (at L=0 it is all
+the work); then a re-import of `--reimport` stored articles (time, model calls). Targets
+(issue 13): the whole command within 1.3x of N·L/C at L=500 ms and 1.5x at L=200 ms, C=16;
+per-article CPU at most 15 ms for ~5 claims with 100,000 claims stored.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,105 +33,109 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakellm import FakeLLM, first_sentence_claim  # noqa: E402
+from bench.dashboard_scale import seed  # noqa: E402
+from tests.fakellm import FakeLLM, sentence_claims  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpora" / "state-of-the-union"
 
 
-def write_articles(folder: Path, n: int) -> None:
+def vocabulary() -> list[str]:
+    """Words at their frequency in real political text (repeats kept: draw uniformly)."""
+    if CORPUS.is_dir():
+        text = " ".join(p.read_text() for p in sorted(CORPUS.glob("*.txt")))
+        return [w for w in text.split() if w.isalpha()]
+    rng = random.Random(3)  # Zipf-like: word k appears about 1/k as often as word 1
+    words = [f"w{k}{'abcdefgh'[k % 8]}" for k in range(1, 5001)]
+    return [w for k, w in enumerate(words, 1) for _ in range(max(1, 2000 // k))] + rng.sample(
+        words, 100
+    )
+
+
+def sentence(rng: random.Random, words: list[str]) -> str:
+    body = " ".join(rng.choice(words) for _ in range(rng.randint(9, 22)))
+    figure, year = rng.randint(2, 90), rng.randint(1990, 2025)
+    return f"{body[0].upper()}{body[1:]} rose {figure} percent in {year}."
+
+
+def write_articles(folder: Path, n: int, words: list[str], seed_: int = 1) -> None:
+    rng = random.Random(seed_)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        body = " ".join(
-            f"Officials said {i + j} bridges in district {j} need repairs costing ${j + 2}m."
-            for j in range(12)
-        )
+        body = "\n\n".join(" ".join(sentence(rng, words) for _ in range(3)) for _ in range(4))
         (folder / f"article-{i:05d}.txt").write_text(body, encoding="utf-8")
 
 
-def run_import(folder: Path, db: Path, base_url: str, concurrency: int) -> tuple[float, dict, int]:
+def run(args: list[str], db: Path, base_url: str) -> tuple[float, float, dict]:
+    """`tracker ARGS` as its own process: wall seconds, CPU seconds, its --json summary."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": "sk-bench-not-a-real-key",
         "TRACKER_DATABASE_URL": f"sqlite:///{db}",
     }
-    command = ["tracker", "import", str(folder), "-c", str(concurrency), "-q", "--json"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(["tracker", *args], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
-        sys.exit(f"import failed ({done.returncode}):\n{done.stderr}")
-    return wall, json.loads(done.stdout), max(peak_kb, before)
-
-
-async def bare_sdk(base_url: str, n: int, concurrency: int) -> float:
-    """The same requests straight through the openai SDK: the floor for this machine."""
-    import httpx2
-    import openai
-
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = openai.AsyncOpenAI(
-        api_key="sk-bench", base_url=base_url,
-        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
-    )  # fmt: skip
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            text = f"<<<\nOfficials said {i} bridges need repairs.\n>>>"
-            await client.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": text}]
-            )
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    await client.close()
-    return time.perf_counter() - started
+        sys.exit(f"tracker {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return wall, cpu, json.loads(done.stdout) if done.stdout.strip() else {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.5, 0.2, 0.0])
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--claims", type=int, default=5, help="claims in each answer")
+    parser.add_argument("--stored", type=int, default=100_000, help="claims already stored")
     parser.add_argument("--reimport", type=int, default=1000)
     args = parser.parse_args()
+    words = vocabulary()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        write_articles(tmp_path / "batch", args.n)
-        ideal = max(args.n * args.latency / args.concurrency, 1e-9)
-        with FakeLLM(respond=first_sentence_claim, latency=args.latency) as fake:
-            wall, summary, peak = run_import(
-                tmp_path / "batch", tmp_path / "t.db", fake.base_url, args.concurrency
-            )
-            calls = len(fake.requests)
-            floor = asyncio.run(bare_sdk(fake.base_url, args.n, args.concurrency))
-        batch = summary["seconds"]
-        print(f"import of N={args.n} at L={args.latency * 1000:.0f} ms, C={args.concurrency}")
-        print(f"  ideal N·L/C          {ideal:6.2f} s")
-        print(
-            f"  bare SDK, no tracker {floor:6.2f} s  ({(floor / ideal - 1) * 100:+.1f} % vs ideal)"
-        )
-        print(
-            f"  batch (in-process)   {batch:6.2f} s  ({(batch / ideal - 1) * 100:+.1f} % vs ideal)"
-        )
-        print(f"  whole command        {wall:6.2f} s  ({(wall / ideal - 1) * 100:+.1f} % vs ideal)")
-        print(f"  model calls          {calls}   extracted {summary['extracted']}")
-        print(f"  peak RSS             {peak / 1024:6.1f} MiB")
+        # The stored claims are seeded once and kept for reruns (a few minutes at 100,000).
+        base = Path(tempfile.gettempdir()) / f"tracker-throughput-{args.stored}.db"
+        seed(base, args.stored, lambda r: sentence(r, words))
+        print(f"{args.stored:,} claims stored; {args.claims} claims in each answer")
+        with FakeLLM(respond=sentence_claims(args.claims)) as fake:
+            _, startup, _ = run(["stats", "--json"], base, fake.base_url)
+        print(f"  start-up and one query (tracker stats): {startup * 1000:.0f} ms CPU")
+        for number, latency in enumerate(args.latency):
+            folder = tmp_path / f"batch-{number}"
+            write_articles(folder, args.n, words, seed_=number + 11)
+            db = tmp_path / f"t{number}.db"
+            shutil.copy(base, db)
+            ideal = args.n * latency / args.concurrency
+            with FakeLLM(respond=sentence_claims(args.claims), latency=latency) as fake:
+                wall, cpu, summary = run(
+                    ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
+                    db, fake.base_url,
+                )  # fmt: skip
+            per_article = (cpu - startup) / args.n * 1000
+            ratio = f"{wall / ideal:4.2f}x ideal {ideal:5.2f} s" if ideal else "(no latency)"
+            print(f"N={args.n} L={latency * 1000:.0f} ms C={args.concurrency}: whole command "
+                  f"{wall:6.2f} s, {ratio}; CPU {cpu:5.2f} s, {per_article:5.1f} ms an article "
+                  f"beyond start-up; {summary['claims']} claims, {summary['extracted']} "
+                  f"extracted")  # fmt: skip
 
-        write_articles(tmp_path / "archive", args.reimport)
-        with FakeLLM(respond=first_sentence_claim) as fake:
-            run_import(tmp_path / "archive", tmp_path / "r.db", fake.base_url, args.concurrency)
+        folder = tmp_path / "archive"
+        write_articles(folder, args.reimport, words, seed_=99)
+        db = tmp_path / "r.db"
+        with FakeLLM(respond=sentence_claims(args.claims)) as fake:
+            run(["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
+                db, fake.base_url)  # fmt: skip
             first = len(fake.requests)
-            wall, summary, peak = run_import(
-                tmp_path / "archive", tmp_path / "r.db", fake.base_url, args.concurrency
-            )
+            wall, _, summary = run(
+                ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
+                db, fake.base_url,
+            )  # fmt: skip
             again = len(fake.requests) - first
-        print(f"re-import of {args.reimport} stored articles")
-        print(f"  whole command        {wall:6.2f} s   batch {summary['seconds']:.2f} s")
-        print(f"  model calls          {again}   skipped {summary['skipped']}")
-        print(f"  peak RSS             {peak / 1024:6.1f} MiB")
+        print(f"re-import of {args.reimport} stored articles: {wall:.2f} s, {again} model "
+              f"calls, {summary['skipped']} skipped")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -101,6 +101,25 @@ def first_sentence_claim(request: dict[str, Any]) -> Reply:
     return claims_reply({"quote": sentence, "claim": sentence, "claim_type": "event"})
 
 
+def sentence_claims(per_text: int = 5) -> Callable[[dict[str, Any]], Reply]:
+    """A responder that claims up to `per_text` sentences of the text it is sent (the
+    longer ones first), as real models answer with several claims per article."""
+
+    def respond(request: dict[str, Any]) -> Reply:
+        text = article_text(request)
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if len(s.split()) >= 4]
+        chosen = sorted(sentences, key=len, reverse=True)[:per_text]
+        return claims_reply(
+            *(
+                {"quote": s, "claim": s, "claim_type": "statistic" if re.search(r"\d", s)
+                 else "event", "checkworthiness": 0.7}
+                for s in chosen
+            )
+        )  # fmt: skip
+
+    return respond
+
+
 Fault = Callable[[int, dict[str, Any]], str | None]
 
 

@@ -202,6 +202,25 @@ class _Index(Protocol):
     def close(self) -> None: ...
 
 
+# How many claims hold a common word changes slowly and only steers which words are rarest,
+# so counts of COMMON or more are remembered for the process (a run asks for the same common
+# words claim after claim); rare words, whose counts decide whether a repeat is found, are
+# always counted afresh.
+COMMON = 100
+_common_counts: dict[tuple[str, str], int] = {}
+
+
+def _remembered(database: str, term: str) -> int | None:
+    return _common_counts.get((database, term))
+
+
+def _remember(database: str, term: str, count: int) -> None:
+    if count >= COMMON:
+        if len(_common_counts) > 100_000:
+            _common_counts.clear()
+        _common_counts[(database, term)] = count
+
+
 # Postings a ranked SQLite query may read. A term's weight in BM25 falls with the number
 # of claims holding it, so the rarest terms decide the ranking; reading the long posting
 # lists of common words costs time (hundreds of ms at a million claims) and changes little.
@@ -214,6 +233,11 @@ class _Fts5:
     def __init__(self, session: Session, itself: int) -> None:
         self.session, self.budget = session, POSTINGS
         self.itself = itself  # 1 when the claim searched for is in the index already
+        # The driver's own cursor, in the session's transaction: dozens of tiny counts per
+        # claim cost more in SQLAlchemy's statement handling than in SQLite.
+        connection = session.connection()
+        self.database = str(connection.engine.url)
+        self.cursor = connection.connection.driver_connection.cursor()
 
     def searchable(self, terms: list[str]) -> list[str]:
         return terms
@@ -221,17 +245,23 @@ class _Fts5:
     def count(self, term: str, cap: int) -> int:
         """How many other claims hold `term`, counting no further than `cap` (bounded
         cost)."""
-        statement = sa.text(
-            "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH :q LIMIT :n)"
-        ).bindparams(q=f'"{term}"', n=cap + self.itself)
-        return max(0, self.session.exec(statement).one()[0] - self.itself)
+        if (known := _remembered(self.database, term)) is not None:
+            return min(cap, known)
+        self.cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH ? LIMIT ?)",
+            (f'"{term}"', cap + self.itself),
+        )
+        found = max(0, self.cursor.fetchone()[0] - self.itself)
+        _remember(self.database, term, found)
+        return found
 
     def ids(self, terms: list[str], *, every: bool) -> list[int]:
         query = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
-        statement = sa.text(
-            "SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q ORDER BY rank LIMIT :n"
-        ).bindparams(q=query, n=CANDIDATES * 2)
-        return [row[0] for row in self.session.exec(statement)]
+        self.cursor.execute(
+            "SELECT rowid FROM claim_fts WHERE claim_fts MATCH ? ORDER BY rank LIMIT ?",
+            (query, CANDIDATES * 2),
+        )
+        return [row[0] for row in self.cursor.fetchall()]
 
     def same_text(self, text: str, terms: list[str]) -> list[int]:
         statement = sa.text(
@@ -241,7 +271,7 @@ class _Fts5:
         return [row[0] for row in self.session.exec(statement)]
 
     def close(self) -> None:
-        pass
+        self.cursor.close()
 
 
 # PostgreSQL ranks with ts_rank, which re-parses each matching claim (~25 us a claim), so
@@ -274,12 +304,18 @@ class _TextSearch:
         the index statistics list as common, the planner's estimate (no posting read); any
         other word gets the same estimate from the planner, present or absent, so it is
         counted (cheap: an uncommon word has a short posting list)."""
+        database = str(self.session.get_bind().url)
+        if (known := _remembered(database, term)) is not None:
+            return min(cap, known)
         if (estimate := self._estimate(term)) > self._unlisted_estimate():
+            _remember(database, term, estimate)
             return min(cap, estimate)
         statement = sa.text(
             f"SELECT count(*) FROM (SELECT 1 FROM claim WHERE {_MATCHES} LIMIT :n) AS found"
         ).bindparams(term=term, n=cap + self.itself)
-        return max(0, self.session.exec(statement).one()[0] - self.itself)
+        found = max(0, self.session.exec(statement).one()[0] - self.itself)
+        _remember(database, term, found)
+        return found
 
     def _estimate(self, term: str) -> int:
         # The word is written into the statement, not bound: a prepared statement may get a

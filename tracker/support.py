@@ -23,7 +23,7 @@ added, the sentence made standalone):
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 # Share of the claim's content words that must be found near the quote, and in the quote.
 NEAR_SHARE = 0.5
@@ -78,11 +78,25 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """A word's stem, remembered: the same words come back in every claim and paragraph
+    (stemming was most of an article's CPU before)."""
+    return _stemmer().stemWord(word)
+
+
 def _content(text: str) -> set[str]:
     words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
     words = [w.removesuffix("'s") for w in words]
-    kept = [w for w in words if len(w) > 1 and w not in _STOP]
-    return set(_stemmer().stemWords(kept))
+    return {_stem(w) for w in words if len(w) > 1 and w not in _STOP}
+
+
+@lru_cache(maxsize=16)
+def _context_words(context_lower: str) -> frozenset[str]:
+    """The words of what the model was sent, once per chunk (each of its claims asks)."""
+    words = {w.removesuffix("'s") for w in _WORD.findall(context_lower.replace("’", "'"))}
+    words |= {w.rstrip(".") for w in re.findall(r"[a-z](?:\.[a-z])+\.?", context_lower)}
+    return frozenset(words)
 
 
 def _value(number: str) -> float | None:
@@ -256,15 +270,19 @@ def _share(words: set[str], found: set[str]) -> float:
     return sum(1 for word in words if seen(word)) / len(words)
 
 
+@lru_cache(maxsize=16)
+def _context_numbers(context: str) -> frozenset[float]:
+    return frozenset(_numbers(context))
+
+
 def unsupported(claim: str, quote: str, near: str, context: str) -> str | None:
     """Why `claim` is not supported by `quote`, or None when it is.
 
     `near`: the paragraphs around the quote; `context`: everything the model was given
     (its part of the article, and the title)."""
     context_lower = context.lower()
-    context_words = {w.removesuffix("'s") for w in _WORD.findall(context_lower.replace("’", "'"))}
-    context_words |= {w.rstrip(".") for w in re.findall(r"[a-z](?:\.[a-z])+\.?", context_lower)}
-    if (number := _missing_number(claim, _numbers(context), context_words)) is not None:
+    context_words = _context_words(context_lower)
+    if (number := _missing_number(claim, _context_numbers(context), context_words)) is not None:
         return f"the claim's number {number} is not in the text"
     for word in _WORD.findall(claim.lower()):
         if word in _DATE_WORDS and word not in context_words:
