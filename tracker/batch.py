@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +46,69 @@ from tracker.readers import Item, ReadError
 from tracker.results import ExtractionFailed
 
 _DONE = object()
+# Stored articles after which a batch compares new claims in a process of its own (the
+# second core) while it goes on; a smaller import compares them at its end.
+MATCHER_AFTER = 8
+
+
+def _match_until_stopped(url: str, suggest: float, link: float, stop: Any) -> None:
+    """The matcher process: compare new claims as they are stored, until told to stop
+    and nothing is left (or the import that started it is gone)."""
+    from tracker.db import create_db_engine
+    from tracker.matching import match_pending
+
+    parent = os.getppid()
+    engine = create_db_engine(url)
+    while os.getppid() == parent:
+        if match_pending(engine, suggest, link) == 0:
+            if stop.is_set():
+                return
+            stop.wait(0.2)
+
+
+class _Matcher:
+    """Matching off the writer's path: stores only store, and this compares what they
+    stored with earlier claims (tracker.matching.match_pending), in another process while
+    the batch runs, then whatever is left when it ends."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.stored = 0
+        self.process: Any = None
+        self.stop: Any = None
+
+    def stored_one(self) -> None:
+        self.stored += 1
+        if self.process is None and self.stored >= MATCHER_AFTER:
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")  # no threads copied by a fork
+            self.stop = context.Event()
+            self.process = context.Process(
+                target=_match_until_stopped,
+                args=(
+                    self.settings.database_url,
+                    self.settings.match_suggest,
+                    self.settings.match_link,
+                    self.stop,
+                ),
+                name="tracker-matcher",
+                daemon=True,
+            )
+            self.process.start()
+
+    def finish(self) -> None:
+        """Wait for the matcher to catch up, then compare anything still left here."""
+        from tracker.matching import match_pending
+
+        if self.process is not None:
+            self.stop.set()
+            self.process.join()
+        match_pending(self.engine, self.settings.match_suggest, self.settings.match_link)
+
+    def abandon(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
 
 
 @dataclass
@@ -240,6 +304,8 @@ async def run_batch(
         try:
             outcome = await loop.run_in_executor(writer, watched, store, engine, extracted)
             done(outcome_report(job, outcome))
+            if outcome.claims:
+                matcher.stored_one()
         except Exception as exc:  # e.g. the database is gone: this item fails
             done(failed(job, exc))
         finally:
@@ -309,13 +375,18 @@ async def run_batch(
                     writer, lease.renew_all, engine, owner, settings.worker_lease
                 )
 
+    matcher = _Matcher(engine, settings)
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
     renewing = asyncio.create_task(keep_leases())
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
         await asyncio.gather(*storing)
+        if not report.stopped:  # the new claims compared with earlier ones, all of them
+            with contextlib.suppress(Exception):  # (any later run catches up otherwise)
+                await loop.run_in_executor(None, matcher.finish)
     finally:
+        matcher.abandon()
         halt.set()
         renewing.cancel()
         report.throttles = extractor.throttles

@@ -25,7 +25,7 @@ from tracker.config import Settings
 from tracker.db import StorageError, disconnected, session_scope, storage_problem
 from tracker.extractors import Extractor, make_extractor
 from tracker.llm import CallRecord
-from tracker.matching import match_new_claims
+from tracker.matching import match_pending
 from tracker.models import (
     Article,
     ArticleCreate,
@@ -392,7 +392,9 @@ async def run_job(
         )
         if isinstance(extracted, ImportOutcome):
             return extracted
-        return await asyncio.to_thread(store, engine, extracted)
+        outcome = await asyncio.to_thread(store, engine, extracted)
+        await asyncio.to_thread(match_pending, engine, settings.match_suggest, settings.match_link)
+        return outcome
     finally:
         await asyncio.to_thread(lease.release_all, engine, owner)
 
@@ -482,9 +484,8 @@ def _record_success(
             )
             for claim in new
         ]
-        session.add_all(rows)
+        session.add_all(rows)  # compared with earlier claims later (matching.match_pending)
         session.flush()
-        match_new_claims(session, rows, settings.match_suggest, settings.match_link)
         article.extraction_state = "extracted"
         article.extraction_error = None
         article.extraction_model = result.model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -384,10 +385,18 @@ def find_matches(session: Session, claim: Claim, threshold: float) -> list[Match
 
 
 def match_new_claims(session: Session, claims: list[Claim], suggest: float, link: float) -> int:
-    """Record suggestions (and links) for newly stored claims; returns how many."""
+    """Record suggestions (and links) for claims in the caller's transaction; returns how
+    many. (Imports leave this to `match_pending`, off the store's path.)"""
+    found = {claim.id: find_matches(session, claim, suggest) for claim in claims}
+    return _record(session, claims, found, link)
+
+
+def _record(
+    session: Session, claims: list[Claim], found: dict[int, list[Match]], link: float
+) -> int:
     recorded = 0
     for claim in claims:
-        for match in find_matches(session, claim, suggest):
+        for match in found.get(claim.id, []):
             agree = conflict(claim.text, match.claim.text) is None
             state = "linked" if match.score >= link and agree else "suggested"
             session.add(
@@ -400,6 +409,69 @@ def match_new_claims(session: Session, claims: list[Claim], suggest: float, link
                 _join(session, claim.id, match.claim.id)
             recorded += 1
     return recorded
+
+
+def match_pending(
+    engine: Engine,
+    suggest: float,
+    link: float,
+    *,
+    batch: int = 50,
+    stop: Callable[[], bool] | None = None,
+) -> int:
+    """Compare the claims not compared yet with the earlier claims of other articles,
+    oldest first, and record suggestions and links; returns how many claims were done.
+
+    The comparing (the costly part) runs outside any write transaction; the recording
+    checks the claims are still waiting (another matcher may have done them) and that
+    the claims they match still exist (a re-extraction may have replaced them). Claims of
+    one import find each other: each is compared with every claim stored before it."""
+    done = 0
+    while not (stop and stop()):
+        with Session(engine) as session:
+            waiting = list(
+                session.exec(
+                    select(Claim).where(Claim.matched_at.is_(None)).order_by(Claim.id).limit(batch)
+                ).all()
+            )
+            if not waiting:
+                return done
+            found = {claim.id: find_matches(session, claim, suggest) for claim in waiting}
+            session.expunge_all()
+        with session_scope(engine) as session:
+            ids = [claim.id for claim in waiting]
+            still = _still_waiting(session, ids)
+            others = {m.claim.id for matches in found.values() for m in matches}
+            alive = set(session.exec(select(Claim.id).where(Claim.id.in_(others))).all())
+            kept = {
+                claim_id: [m for m in matches if m.claim.id in alive]
+                for claim_id, matches in found.items()
+                if claim_id in still
+            }
+            _record(session, [c for c in waiting if c.id in still], kept, link)
+            session.exec(
+                sa.update(Claim).where(Claim.id.in_(still)).values(matched_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            done += len(still)
+    return done
+
+
+def _still_waiting(session: Session, ids: list[int]) -> set[int]:
+    """Which of these claims no other matcher has recorded, held until the transaction
+    ends (SQLite: its write lock, taken now; PostgreSQL: the rows)."""
+    query = select(Claim.id).where(Claim.id.in_(ids), Claim.matched_at.is_(None))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        session.exec(sa.text("UPDATE claim SET id = id WHERE 0"))
+    return set(session.exec(query).all())
+
+
+def waiting_to_match(engine: Engine) -> int:
+    with Session(engine) as session:
+        query = select(sa.func.count()).select_from(Claim).where(Claim.matched_at.is_(None))
+        return session.exec(query).one()
 
 
 def _join(session: Session, a: int, b: int) -> None:

@@ -194,6 +194,9 @@ class Claim(ClaimBase, table=True):
     review_note: str | None = Field(
         default=None, sa_type=sa.Text, description="The note of the last verdict"
     )
+    matched_at: datetime | None = Timestamp(
+        default=None, index=True, description="When compared with earlier claims (None: not yet)"
+    )
 
 
 # --- Evidence and history -----------------------------------------------------------

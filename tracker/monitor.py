@@ -301,44 +301,50 @@ async def read_pages(
     gate = asyncio.Semaphore(SITES_AT_ONCE)
     to_extract: list[int] = []
 
-    async def one(page: _Page) -> None:
-        allow_private = bool(page.feed_url and private_feeds.get(page.feed_url))
-        article_id = await read_page(engine, fetcher, settings, page, allow_private, report)
-        if article_id is not None and article_id not in to_extract:
-            to_extract.append(article_id)
-
     async def site(queue: list[_Page]) -> None:
-        async with gate:  # its pages queue for the site's turn; each is read (parsed) while
-            await asyncio.gather(*(one(page) for page in queue))  # the next is fetched
+        async with gate:  # its pages are fetched (one request at a time, by the fetcher)
+            reads = [asyncio.create_task(read_page(fetcher, page, private_feeds)) for page in queue]
+            for page, read in zip(queue, reads, strict=True):  # and parsed meanwhile, but
+                data = await read  # stored in the feeds' order: the first seen stays first
+                article_id = _store_page(engine, page, data, report) if data else None
+                if article_id is not None and article_id not in to_extract:
+                    to_extract.append(article_id)
 
     await asyncio.gather(*(site(queue) for queue in sites.values()))
     return to_extract
 
 
 async def read_page(
-    engine: Engine,
-    fetcher: Fetcher,
-    settings: Settings,
-    page: _Page,
-    allow_private: bool,
-    report: PassReport,
-) -> int | None:
-    """One entry's page: fetched, read as HTML, stored as an article (or found to be one
-    stored already). Returns the article's id when it needs extracting."""
+    fetcher: Fetcher, page: _Page, private_feeds: dict[str | None, bool]
+) -> tuple[Fetched, ArticleCreate] | FetchError:
+    """One entry's page, fetched and read as HTML; or why it could not be."""
+    allow_private = bool(page.feed_url and private_feeds.get(page.feed_url))
     try:
         fetched = await fetcher.get(page.url, accept=PAGE_ACCEPT, allow_private=allow_private)
         if fetched.content_type not in HTML_TYPES:
             raise FetchError(f"not a web page ({fetched.content_type[:80]})", permanent=True)
-        data = await asyncio.to_thread(_article, fetched, page)  # fetching goes on meanwhile
+        return fetched, await asyncio.to_thread(_article, fetched, page)
     except FetchError as failure:
-        if failure.skipped:  # its site is down: the next pass asks again, no attempt counted
-            report.pages_waiting += 1
-            return None
-        _page_failed(engine, page, failure.reason, failure.permanent, report)
-        return None
+        return failure
     except Exception as exc:  # an odd page: this entry's failure, not the pass's
-        _page_failed(engine, page, f"could not be read: {type(exc).__name__}", True, report)
+        return FetchError(f"could not be read: {type(exc).__name__}", permanent=True)
+
+
+def _store_page(
+    engine: Engine,
+    page: _Page,
+    read: tuple[Fetched, ArticleCreate] | FetchError,
+    report: PassReport,
+) -> int | None:
+    """Store a page read as an article (or find it stored already) and mark its entry.
+    Returns the article's id when it needs extracting."""
+    if isinstance(read, FetchError):
+        if read.skipped:  # its site is down: the next pass asks again, no attempt counted
+            report.pages_waiting += 1
+        else:
+            _page_failed(engine, page, read.reason, read.permanent, report)
         return None
+    fetched, data = read
     article, new = add_article(engine, data)
     with session_scope(engine) as session:
         session.exec(
