@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def died(self) -> str:
+        """Why the server is gone, if it is (a crash is the server's, not the tracker's)."""
+        if self.process.poll() is None:
+            return ""
+        tail = self.log.read_text()[-800:]
+        return f"the llama server died (exit {self.process.returncode}): {tail}"
+
+
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     python = os.environ.get("TRACKER_TEST_LLAMA_PYTHON", sys.executable)
     check = subprocess.run([python, "-c", "import llama_cpp.server"], capture_output=True)
     if check.returncode != 0:
@@ -74,7 +89,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     pytest.skip("the llama server did not answer within 120 s")
                 time.sleep(0.5)
-        yield base_url
+        yield Server(base_url, server, log)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -84,7 +99,7 @@ def test_import_against_a_real_server_stores_only_grounded_claims(llama_server, 
     database = f"sqlite:///{tmp_path / 'real.db'}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))},
-        "OPENAI_BASE_URL": llama_server,
+        "OPENAI_BASE_URL": llama_server.url,
         "TRACKER_MODEL": "gemma-3-270m",
         "TRACKER_DATABASE_URL": database,
         "TRACKER_MAX_OUTPUT_TOKENS": "384",
@@ -94,7 +109,7 @@ def test_import_against_a_real_server_stores_only_grounded_claims(llama_server, 
     command = ["tracker", "import", str(SAMPLE), "--extractor", "llm", "-c", "1", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
 
-    assert done.returncode in (0, 1), done.stderr  # extracted, or failed with a reason
+    assert done.returncode in (0, 1), llama_server.died() or done.stderr  # extracted or failed
     assert "Traceback" not in done.stderr
     summary = json.loads(done.stdout)
     assert summary["extracted"] + summary["failed"] == 1
