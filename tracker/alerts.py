@@ -69,7 +69,8 @@ class _Candidate:
 
 def raise_alerts(engine: Engine, settings: Settings, *, now: datetime | None = None) -> list[int]:
     """Alerts for the claims of feed articles extracted since their entries were last
-    looked at; returns the new alerts' ids."""
+    looked at; returns the new alerts' ids. An article whose claims a worker stored but
+    has not yet compared with earlier claims waits for the next pass."""
     now = now or utcnow()
     with Session(engine) as session:
         articles = session.exec(
@@ -80,6 +81,9 @@ def raise_alerts(engine: Engine, settings: Settings, *, now: datetime | None = N
                 sa.or_(
                     FeedEntry.alerts_checked_at.is_(None),
                     FeedEntry.alerts_checked_at < Article.extracted_at,
+                ),
+                ~sa.exists().where(  # its claims compared with earlier ones (match_pending)
+                    Claim.article_id == Article.id, Claim.matched_at.is_(None)
                 ),
             )
             .distinct()
