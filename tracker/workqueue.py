@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -33,9 +33,10 @@ from sqlmodel import Session, func, select
 
 from tracker import lease
 from tracker.config import Settings
-from tracker.ingest import add_article
 from tracker.models import Article, ArticleCreate, Worker, content_hash, utcnow
-from tracker.readers import Item, ReadError
+
+if TYPE_CHECKING:  # `tracker stats` reads the queue without the import pipeline's imports
+    from tracker.readers import Item, ReadError
 
 
 class WorkerBusy(RuntimeError):
@@ -64,6 +65,9 @@ def enqueue(
     """Store each article as pending (no model call). An article extracted before is
     queued again only with `force`, one that failed only with `retry_failed` (or force):
     the same rule as `tracker import`."""
+    from tracker.ingest import add_article
+    from tracker.readers import ReadError
+
     report = EnqueueReport()
     seen: set[str] = set()
     for item in items:
