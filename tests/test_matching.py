@@ -288,3 +288,42 @@ def test_claims_with_other_numbers_or_a_negation_are_never_linked_only_suggested
     assert states[(negated, base)] == "suggested"
     assert "linked" not in states.values()
     assert all(len(cluster_of(engine, c.id)) == 1 for c in _import(engine, db_url).values())
+
+
+def test_two_workers_committing_out_of_order_still_match_their_claims(engine, db_url):
+    """On PostgreSQL a worker's claim may get the smaller id and commit after another
+    worker's claim was compared: the pair is still compared, once."""
+    import pytest
+
+    from tracker.ingest import add_article
+    from tracker.matching import match_pending
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite gives ids in commit order (one writer at a time): no such race")
+
+    def claim(article_id: int) -> Claim:
+        return Claim(article_id=article_id, text=SHARED, quote=SHARED, quote_start=0,
+                     quote_end=len(SHARED), checkworthiness=0.9)  # fmt: skip
+
+    first, _ = add_article(engine, ArticleCreate(text=f"{SHARED} One.", title="First"))
+    second, _ = add_article(engine, ArticleCreate(text=f"{SHARED} Two.", title="Second"))
+    slow = Session(engine)  # worker 1: its claim gets the smaller id, then it stalls
+    early = claim(first.id)
+    slow.add(early)
+    slow.flush()
+    with Session(engine) as session:  # worker 2 stores the larger id and commits first
+        late = claim(second.id)
+        session.add(late)
+        session.commit()
+        late_id = session.exec(select(Claim.id).where(Claim.article_id == second.id)).one()
+    assert early.id < late_id
+    match_pending(engine, 0.75, 0.9)  # compares the later claim: the earlier one is unseen
+    slow.commit()
+    slow.close()
+    match_pending(engine, 0.75, 0.9)
+
+    assert _pairs(engine) == {(SHARED, SHARED)}
+    with Session(engine) as session:
+        matches = session.exec(select(ClaimMatch)).all()
+        waiting = session.exec(select(Claim).where(Claim.matched_at.is_(None))).all()
+    assert len(matches) == 1 and waiting == []

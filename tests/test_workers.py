@@ -147,6 +147,34 @@ def test_three_workers_one_killed_extract_every_article_exactly_once(tmp_path, d
         assert session.exec(select(func.count()).select_from(ModelCall)).one() == 60
 
 
+@pytest.mark.postgres
+def test_three_workers_put_one_wire_sentence_from_many_outlets_in_one_cluster(tmp_path, db_url):
+    """Workers store and compare claims concurrently, committing in any order: every copy of
+    a wire sentence still ends in one cluster, and no claim is left uncompared."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers share a PostgreSQL database")
+    wire = "The port of Santos handled 4.2 million containers in 2023, a record."
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(24):
+        (folder / f"outlet-{i:02d}.txt").write_text(f"{wire} Outlet {i} added its own line.\n")
+    engine = get_engine(db_url)
+    with FakeLLM(respond=first_sentence_claim, latency=0.05) as fake:
+        command, env = _tracker(db_url, fake.base_url, "import", str(folder), "--enqueue", "-q")
+        subprocess.run(command, env=env, cwd=tmp_path, check=True, capture_output=True)
+        command, env = _tracker(db_url, fake.base_url, "worker", "--until-empty", "-c", "4",
+                                "--poll", "0.1")  # fmt: skip
+        workers = [subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE,
+                                    text=True) for _ in range(3)]  # fmt: skip
+        for worker in workers:
+            assert worker.wait(timeout=180) == 0, worker.stderr.read()
+    with Session(engine) as session:
+        claims = session.exec(select(Claim)).all()
+    assert len(claims) == 24 and {c.text for c in claims} == {wire}
+    assert [c for c in claims if c.matched_at is None] == []
+    assert len({c.cluster_id for c in claims}) == 1 and claims[0].cluster_id is not None
+
+
 def _held_by(engine, pid: int) -> set[str]:
     """The texts of the articles a worker process held when it died."""
     with Session(engine) as session:

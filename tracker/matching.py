@@ -372,14 +372,21 @@ class Match:
     score: float
 
 
-def find_matches(session: Session, claim: Claim, threshold: float) -> list[Match]:
-    """Earlier claims from other articles that say what `claim` says, best first."""
+def find_matches(
+    session: Session,
+    claim: Claim,
+    threshold: float,
+    compared: Callable[[Claim], bool] | None = None,
+) -> list[Match]:
+    """Earlier claims from other articles that say what `claim` says, best first.
+    `compared`: which candidates to compare it with (by default those stored before it)."""
+    earlier = compared or (lambda other: claim.id is None or other.id < claim.id)
     found = [
         Match(other, similarity(claim.text, other.text))
         for other in candidates(
             session, claim.text, exclude_article=claim.article_id, stored=claim.id is not None
         )
-        if other.id != claim.id and (claim.id is None or other.id < claim.id)
+        if other.id != claim.id and earlier(other)
     ]
     return sorted((m for m in found if m.score >= threshold), key=lambda m: -m.score)
 
@@ -411,6 +418,10 @@ def _record(
     return recorded
 
 
+# PostgreSQL advisory lock key for "a matcher is recording" (any fixed 64-bit number).
+_MATCHER_LOCK = 0x7472_6163_6B65_72  # "tracker"
+
+
 def match_pending(
     engine: Engine,
     suggest: float,
@@ -421,40 +432,71 @@ def match_pending(
 ) -> int:
     """Compare the claims not compared yet with the earlier claims of other articles,
     oldest first, and record suggestions and links; returns how many claims were done.
+    Claims of one import find each other, and every pair of claims is compared once.
 
-    The comparing (the costly part) runs outside any write transaction; the recording
-    checks the claims are still waiting (another matcher may have done them) and that
-    the claims they match still exist (a re-extraction may have replaced them). Claims of
-    one import find each other: each is compared with every claim stored before it."""
+    SQLite (one writer at a time, so a claim's id is given after every smaller id was
+    committed): "earlier" is a smaller id, and the comparing (the costly part) runs outside
+    the write transaction, so the import's writer is never held up. PostgreSQL (workers
+    commit in any order, so a smaller id may become visible after a larger one was
+    compared): one matcher at a time records, and "earlier" is a claim compared already."""
+    postgres = engine.dialect.name == "postgresql"
     done = 0
     while not (stop and stop()):
-        with Session(engine) as session:
-            waiting = list(
-                session.exec(
-                    select(Claim).where(Claim.matched_at.is_(None)).order_by(Claim.id).limit(batch)
-                ).all()
-            )
-            if not waiting:
-                return done
-            found = {claim.id: find_matches(session, claim, suggest) for claim in waiting}
-            session.expunge_all()
-        with session_scope(engine) as session:
-            ids = [claim.id for claim in waiting]
-            still = _still_waiting(session, ids)
-            others = {m.claim.id for matches in found.values() for m in matches}
-            alive = set(session.exec(select(Claim.id).where(Claim.id.in_(others))).all())
-            kept = {
-                claim_id: [m for m in matches if m.claim.id in alive]
-                for claim_id, matches in found.items()
-                if claim_id in still
-            }
-            _record(session, [c for c in waiting if c.id in still], kept, link)
-            session.exec(
-                sa.update(Claim).where(Claim.id.in_(still)).values(matched_at=utcnow()),
-                execution_options={"synchronize_session": False},
-            )
-            done += len(still)
+        found = (_round_serialised if postgres else _round)(engine, suggest, link, batch)
+        if found is None:
+            return done
+        done += found
     return done
+
+
+def _round(engine: Engine, suggest: float, link: float, batch: int) -> int | None:
+    with Session(engine) as session:
+        waiting = _waiting(session, batch)
+        if not waiting:
+            return None
+        found = {claim.id: find_matches(session, claim, suggest) for claim in waiting}
+        session.expunge_all()
+    with session_scope(engine) as session:
+        still = _still_waiting(session, [claim.id for claim in waiting])
+        return _record_round(session, [c for c in waiting if c.id in still], found, link)
+
+
+def _round_serialised(engine: Engine, suggest: float, link: float, batch: int) -> int | None:
+    with session_scope(engine) as session:
+        session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_MATCHER_LOCK))
+        waiting = _waiting(session, batch)
+        if not waiting:
+            return None
+        in_round = {claim.id for claim in waiting}
+
+        def compared_before(claim: Claim) -> Callable[[Claim], bool]:
+            return lambda other: (
+                other.matched_at is not None or (other.id in in_round and other.id < claim.id)
+            )
+
+        found = {c.id: find_matches(session, c, suggest, compared_before(c)) for c in waiting}
+        return _record_round(session, waiting, found, link)
+
+
+def _waiting(session: Session, batch: int) -> list[Claim]:
+    query = select(Claim).where(Claim.matched_at.is_(None)).order_by(Claim.id).limit(batch)
+    return list(session.exec(query).all())
+
+
+def _record_round(
+    session: Session, claims: list[Claim], found: dict[int, list[Match]], link: float
+) -> int:
+    """Record the matches of these claims that still exist (a re-extraction may have
+    replaced a matched claim meanwhile), and mark the claims compared."""
+    others = {m.claim.id for matches in found.values() for m in matches}
+    alive = set(session.exec(select(Claim.id).where(Claim.id.in_(others))).all())
+    kept = {c.id: [m for m in found.get(c.id, []) if m.claim.id in alive] for c in claims}
+    _record(session, claims, kept, link)
+    session.exec(
+        sa.update(Claim).where(Claim.id.in_([c.id for c in claims])).values(matched_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    return len(claims)
 
 
 def _still_waiting(session: Session, ids: list[int]) -> set[int]:
