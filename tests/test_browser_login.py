@@ -99,7 +99,7 @@ def test_a_login_names_the_reviewer_by_verified_email_and_survives_a_reload(tmp_
             page.get_by_role("button", name="Authorize", exact=True).click()
             page.wait_for_url(f"{address}/**")
             sidebar(page).get_by_text(f"Signed in as {EMAIL}").wait_for()
-            assert sidebar(page).get_by_text("Role: admin").is_visible()  # TRACKER_ADMINS
+            sidebar(page).get_by_text("Role: admin").wait_for()  # TRACKER_ADMINS (drawn next)
 
             page.goto(address + "/claim?claim=1")
             page.get_by_role("heading", name="Claim 1").wait_for()
@@ -112,8 +112,7 @@ def test_a_login_names_the_reviewer_by_verified_email_and_survives_a_reload(tmp_
             sidebar(page).get_by_text(f"Signed in as {EMAIL}").wait_for()
             page.get_by_test_id("stSidebarNav").get_by_role("link", name="People").click()
             page.get_by_role("heading", name="People").wait_for()
-            settled(page)
-            assert page.get_by_role("button", name="Set role").is_visible()  # an admin's page
+            page.get_by_role("button", name="Set role").wait_for()  # an admin's page
             shot(page, "login-people")
 
             sidebar(page).get_by_role("button", name="Log out").click()
