@@ -112,7 +112,7 @@ def chunk_messages(
 
 def first_requests(text: str, title: str | None, settings: Settings) -> list[list[dict[str, str]]]:
     """The messages of the first request about each chunk, in order: exactly what
-    `extract_claims` sends first (the Batch API sends these ahead, tracker/batch_api.py)."""
+    `extract_claims` sends first (the Batch API sends these ahead, tracker/apibatch.py)."""
     prompts = load_prompts()
     chunks = article_chunks(text, settings)
     return [chunk_messages(prompts, title, c, n, len(chunks)) for n, c in enumerate(chunks, 1)]

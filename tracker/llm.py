@@ -194,7 +194,7 @@ def request_body(
     settings: Settings, messages: list[dict[str, str]], schema: dict[str, Any], fmt: str
 ) -> dict[str, Any]:
     """The JSON body of a chat-completion request in response format `fmt`: what an
-    ordinary call sends, and what a Batch API request line carries (tracker/batch_api.py)."""
+    ordinary call sends, and what a Batch API request line carries (tracker/apibatch.py)."""
     body: dict[str, Any] = {"model": settings.model, "messages": messages}
     if fmt == "json_schema":
         body["response_format"] = {

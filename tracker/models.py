@@ -476,7 +476,7 @@ class Alert(SQLModel, table=True):
     webhook_sent_at: datetime | None = Timestamp(default=None)
 
 
-# --- The OpenAI Batch API (tracker/batch_api.py) ------------------------------------
+# --- The OpenAI Batch API (tracker/apibatch.py) ------------------------------------
 
 
 class ApiBatch(SQLModel, table=True):

@@ -18,7 +18,7 @@ EntryState = Literal["pending", "stored", "failed"]  # a feed entry: its page re
 AlertKind = Literal["claim", "fact_check"]  # what a repeated claim matched
 WebhookState = Literal["off", "waiting", "sent", "failed"]
 # A Batch API batch: "preparing" until the provider has it, then the provider's own
-# statuses; "abandoned" when it never reached the provider (tracker/batch_api.py).
+# statuses; "abandoned" when it never reached the provider (tracker/apibatch.py).
 BatchStatus = Literal[
     "preparing", "validating", "in_progress", "finalizing", "completed", "failed", "expired",
     "cancelling", "cancelled", "abandoned",

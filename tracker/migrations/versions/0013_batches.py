@@ -1,11 +1,11 @@
 """batches: the OpenAI Batch API's batches, their requests, and which calls they answered
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01 09:00:00
 
 `tracker import --batch-api` sends the first request about each chunk of each article in a
-batch (tracker/batch_api.py). `api_batch` keeps the provider's ids (batch, input, output and
+batch (tracker/apibatch.py). `api_batch` keeps the provider's ids (batch, input, output and
 error files), its status, request counts, times, error and the settings its requests used,
 so a later run collects it instead of submitting again; `api_batch_request` says which
 article and chunk each line (`custom_id`) stands for. `model_call.batch_id` marks the calls
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
