@@ -284,3 +284,28 @@ def test_a_cancelled_batch_stores_what_was_answered_and_leaves_the_rest_pending(
     listed = subprocess.run(_process(tmp_path, db_url, fake, "batches")[0], env=env,
                             cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert "cancelled" in listed.stdout and "collected" in listed.stdout
+
+
+class _NoBatchApi(FakeLLM):
+    """The fake server as a server without the Batch API would answer (llama.cpp, say):
+    a hand-written 404 for /v1/files and /v1/batches."""
+
+    def _batch_api(self, head, path, raw):
+        body = {"error": {"message": f"File Not Found: {path}", "type": "not_found_error"}}
+        return 404, json.dumps(body).encode(), "application/json"
+
+
+def test_a_server_without_the_batch_api_leaves_the_articles_pending_and_free(cli, db_url, tmp_path):
+    folder = _articles(tmp_path / "in", 2)
+    with _NoBatchApi(respond=first_sentence_claim) as fake:
+        result = cli(_settings(db_url, fake), "import", str(folder), "--batch-api")
+        assert fake.requests == []
+    assert result.exit_code == 2, result.output
+    assert "The Batch API step failed: the server refused the batch: File Not Found" in (
+        result.output
+    )
+    engine = get_engine(db_url)
+    assert _states(engine) == {"pending": 2}
+    with Session(engine) as session:
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+        assert session.exec(select(ApiBatch.status)).one() == "abandoned"

@@ -197,6 +197,7 @@ class BatchApiRun:
         self.submitted = 0  # batches this run sent to the server
         self.started = time.monotonic()
         self._refusal = ""  # why the server refused the batch being collected, if it did
+        self._preparing: int | None = None  # a batch this run has not submitted yet
         self._client: ModelClient | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
 
@@ -211,6 +212,8 @@ class BatchApiRun:
         if self._client is not None:
             await self._client.close()
         self._writer.shutdown(wait=True)
+        if self._preparing is not None:  # stopped (Ctrl-C, an error) before submitting it:
+            self._abandon(self._preparing, "the run stopped before it was submitted")
         # Whatever happened, this run no longer waits on any batch: another may collect.
         with self.engine.begin() as conn:
             conn.execute(
@@ -237,6 +240,7 @@ class BatchApiRun:
         for batch_id in open_batches(self.engine):
             await self.resume(batch_id)
         batch_id = await self._db(self._new_batch, force)
+        self._preparing = batch_id
         owner = lease_name(batch_id)
         leased = self.settings.model_copy(update={"worker_lease": LEASE_SECONDS})
         jobs: list[Job] = []
@@ -273,6 +277,7 @@ class BatchApiRun:
             jobs.append(claimed)
         if not jobs:
             await self._db(self._forget, batch_id)
+            self._preparing = None
             return self.report
         await self._submit(batch_id, jobs)
         await self._follow(batch_id)
@@ -346,6 +351,7 @@ class BatchApiRun:
         articles = len({row.article_id for row in rows})
         await self._db(stored_requests)
         if not lines:
+            self._preparing = None
             await self._db(self._finish, batch_id, "completed", None)
             return
         content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
@@ -355,6 +361,7 @@ class BatchApiRun:
                 purpose="batch",
             )
             await self._db(self._update, batch_id, {"input_file_id": uploaded.id})
+            self._preparing = None  # from here on a later run looks for it at the server
             remote = await client.client.batches.create(
                 input_file_id=uploaded.id,
                 endpoint=ENDPOINT,
@@ -363,6 +370,7 @@ class BatchApiRun:
             )
         except openai.APIError as exc:
             reason = self._scrub(f"the server refused the batch: {_api_message(exc)}")
+            self._preparing = None
             await self._db(self._abandon, batch_id, reason)
             raise BatchApiError(reason) from None
         await self._db(self._record_remote, batch_id, remote, {"submitted_at": utcnow()})

@@ -363,7 +363,9 @@ def _run_batch_api(
                     _err(f"Batch {cancel}: nothing to cancel (unknown, or collected already).")
             else:
                 for batch_id in [resume] if resume is not None else open_batches(engine):
-                    await run.resume(batch_id)
+                    if not await run.resume(batch_id) and resume is not None:
+                        _err(f"Batch {batch_id}: nothing to collect (unknown, collected "
+                             "already, or another run is collecting it).")  # fmt: skip
             return run.report
         finally:
             await run.close()
