@@ -293,7 +293,7 @@ class BatchApiRun:
                 prompt_hash="",
                 options=json.dumps(options),
                 collector=self.collector,
-                collector_expires_at=utcnow() + timedelta(seconds=self.settings.worker_lease),
+                collector_expires_at=utcnow() + timedelta(seconds=self._hold),
             )
             session.add(batch)
             session.flush()
@@ -645,6 +645,12 @@ class BatchApiRun:
 
     # --- The database ---------------------------------------------------------------------
 
+    @property
+    def _hold(self) -> float:
+        """How long this run's claim on a batch lasts unrenewed: past the longest wait
+        between two looks at it (each look renews it)."""
+        return self.settings.worker_lease + 10 * self.settings.batch_poll_interval
+
     def _scrub(self, text: str) -> str:
         return storable(scrub(text, self.settings.secrets()))
 
@@ -684,7 +690,7 @@ class BatchApiRun:
                     .where(ApiBatch.id == batch_id, same)
                     .values(
                         collector=self.collector,
-                        collector_expires_at=now + timedelta(seconds=self.settings.worker_lease),
+                        collector_expires_at=now + timedelta(seconds=self._hold),
                     )
                 ).rowcount
             )
@@ -703,7 +709,7 @@ class BatchApiRun:
             "output_file_id": remote.output_file_id,
             "error_file_id": remote.error_file_id,
             "checked_at": utcnow(),
-            "collector_expires_at": utcnow() + timedelta(seconds=self.settings.worker_lease),
+            "collector_expires_at": utcnow() + timedelta(seconds=self._hold),
             **extra,
         }
         if counts is not None:
