@@ -128,6 +128,8 @@ class ItemReport:
     completion_tokens: int = 0
     warnings: list[str] = field(default_factory=list)
     drop_reasons: list[str] = field(default_factory=list)  # why each dropped claim was
+    batch_prompt_tokens: int = 0  # of the tokens, those answered by a Batch API batch
+    batch_completion_tokens: int = 0
 
 
 @dataclass
@@ -164,7 +166,13 @@ class BatchReport:
             "dropped": sum(item.dropped for item in self.items),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost_usd": cost_usd(settings, self.prompt_tokens, self.completion_tokens)
+            "cost_usd": cost_usd(
+                settings,
+                self.prompt_tokens,
+                self.completion_tokens,
+                batch_prompt_tokens=sum(item.batch_prompt_tokens for item in self.items),
+                batch_completion_tokens=sum(item.batch_completion_tokens for item in self.items),
+            )
             if self.paid
             else None,
             "seconds": round(self.seconds, 3),
@@ -282,6 +290,8 @@ async def run_batch(
             outcome.completion_tokens,
             warnings=job.warnings,
             drop_reasons=outcome.drop_reasons,
+            batch_prompt_tokens=outcome.batch_prompt_tokens,
+            batch_completion_tokens=outcome.batch_completion_tokens,
         )
 
     def failed(job: Job, exc: BaseException) -> ItemReport:

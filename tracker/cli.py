@@ -164,6 +164,14 @@ def import_(
         bool,
         typer.Option(help="Only store the articles as pending, for `tracker worker` to extract."),
     ] = False,
+    batch_api: Annotated[
+        bool,
+        typer.Option(
+            "--batch-api",
+            help="Send the articles through OpenAI's Batch API (half price, answered within "
+            "24 h) and wait; resumable with `tracker batches --resume`.",
+        ),
+    ] = False,
 ) -> None:
     """Store articles and extract their check-worthy claims with the configured model
     (or, with --enqueue, store them for workers and return at once).
@@ -228,6 +236,16 @@ def import_(
     if enqueue and not dry_run:
         _enqueue(engine, items, stored, force=force, retry_failed=retry_failed, quiet=quiet,
                  as_json=as_json)  # fmt: skip
+    if batch_api and not dry_run:
+        if enqueue:
+            raise typer.BadParameter("--batch-api and --enqueue are two different ways: pick one")
+        if settings.uses_offline:
+            _err("--batch-api needs a language model (the offline extractor sends nothing).")
+            raise typer.Exit(2)
+        _run_batch_api(
+            engine, settings, itertools.chain(items, stored), concurrency=concurrency,
+            force=force, retry_failed=retry_failed, quiet=quiet, as_json=as_json,
+        )  # fmt: skip
     if dry_run:
         plan = plan_batch(
             engine, itertools.chain(items, stored), settings, force=force,
@@ -308,6 +326,116 @@ def _enqueue(engine: Engine, items, stored: list[int], *, force: bool, retry_fai
             "invalid": [{"source": _shown(e.source), "reason": e.reason} for e in report.invalid],
         }, indent=2))  # fmt: skip
     raise typer.Exit(1 if report.invalid else 0)
+
+
+def _run_batch_api(
+    engine: Engine,
+    settings: Settings,
+    items: Iterable[Item | int] | None,
+    *,
+    concurrency: int | None,
+    force: bool = False,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    as_json: bool = False,
+    resume: int | None = None,
+    cancel: int | None = None,
+) -> None:
+    """`tracker import --batch-api` (items), `tracker batches --resume` (no items) and
+    `--cancel`: run, report, exit. Interrupted, the batch goes on at the server."""
+    import asyncio
+
+    from tracker.apibatch import BatchApiError, BatchApiRun, open_batches
+    from tracker.progress import ImportProgress
+
+    progress = ImportProgress(None, quiet=quiet, shown=_shown)
+    run = BatchApiRun(
+        engine, settings, concurrency=concurrency, on_item=progress.update,
+        on_status=None if quiet else _err,
+    )  # fmt: skip
+
+    async def main():
+        try:
+            if items is not None:
+                return await run.import_items(items, force=force, retry_failed=retry_failed)
+            if cancel is not None:
+                if not await run.cancel(cancel):
+                    _err(f"Batch {cancel}: nothing to cancel (unknown, or collected already).")
+            else:
+                for batch_id in [resume] if resume is not None else open_batches(engine):
+                    if not await run.resume(batch_id) and resume is not None:
+                        _err(f"Batch {batch_id}: nothing to collect (unknown, collected "
+                             "already, or another run is collecting it).")  # fmt: skip
+            return run.report
+        finally:
+            await run.close()
+
+    try:
+        with progress:
+            report = asyncio.run(main())
+    except BatchApiError as refused:
+        _err(f"The Batch API step failed: {refused}\nIts articles are pending; nothing was lost.")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        _err(
+            "\nInterrupted. A batch already submitted keeps running at the server; collect "
+            "its results with `tracker batches --resume` (or run the same import again)."
+        )
+        raise typer.Exit(130) from None
+    _print_report(report, settings, as_json)
+    raise typer.Exit(2 if report.stopped else 1 if report.failures else 0)
+
+
+@app.command()
+def batches(
+    batch_id: Annotated[
+        int | None, typer.Argument(help="Pick up this stored batch (wait for it, collect it).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Pick up every batch not collected yet.")] = False,
+    cancel: Annotated[
+        int | None, typer.Option(help="Cancel this batch, then collect what it answered.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, max=256, help="Re-asks at once.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """The Batch API's batches (`tracker import --batch-api`): list them with their status
+    and counts; with --resume or an ID, wait for running ones and collect finished ones."""
+    settings = get_settings()
+    engine = _open_database(settings.database_url)
+    if resume or batch_id is not None or cancel is not None:
+        if not settings.model_configured:
+            from tracker.config import NO_MODEL_MESSAGE
+
+            _err(NO_MODEL_MESSAGE)
+            raise typer.Exit(2)
+        _run_batch_api(engine, settings, None, concurrency=concurrency, quiet=quiet,
+                       as_json=as_json, resume=batch_id, cancel=cancel)  # fmt: skip
+    from tracker.apibatch import list_batches
+
+    rows = list_batches(engine)
+    if as_json:
+        typer.echo(_shown(json.dumps([
+            {**vars(r), "created_at": r.created_at.isoformat(),
+             "collected_at": r.collected_at and r.collected_at.isoformat()}
+            for r in rows
+        ], indent=2)))  # fmt: skip
+        return
+    if not rows:
+        _err("No Batch API batches stored (tracker import --batch-api sends one).")
+        return
+    for r in rows:
+        state = "collected" if r.collected_at else "to collect" if r.status != "abandoned" else ""
+        line = (
+            f"{r.id:>4}  {r.provider_id or '-':<28} {r.status:<11} {r.articles} article(s), "
+            f"{r.requests_completed}/{r.requests_total} answered, {r.requests_failed} failed  "
+            f"{r.created_at:%Y-%m-%d %H:%M}  {state}"
+        )
+        typer.echo(_shown(line + (f"  ({_line(r.error)})" if r.error else "")))
+    if any(not r.collected_at and r.status != "abandoned" for r in rows):
+        _err("Collect the open ones: tracker batches --resume")
 
 
 @app.command()

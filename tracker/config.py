@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Seconds an import holds an article it is extracting (renewed while it works), so
     # that another import does not extract it too (tracker/lease.py).
     worker_lease: float = Field(default=300.0, gt=0)
+    # `tracker import --batch-api`: seconds between two looks at a running batch (the wait
+    # grows from this up to ten times it; a batch takes minutes to hours).
+    batch_poll_interval: float = Field(default=30.0, gt=0)
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 

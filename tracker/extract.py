@@ -58,10 +58,7 @@ async def extract_claims(
     """
     prompts = load_prompts()
     article = ArticleIndex(text)
-    if settings.prefilter is not None:
-        chunks = _prefiltered_chunks(text, settings)
-    else:
-        chunks = split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
+    chunks = article_chunks(text, settings)
     calls: list[CallRecord] = []
     found: list[ExtractedClaim] = []
     result = ExtractionResult([], 0, calls, settings.model, prompts.hash, chunks=len(chunks))
@@ -69,15 +66,7 @@ async def extract_claims(
         pending = [first]
         while pending:
             chunk = pending.pop(0)
-            messages = [
-                {"role": "system", "content": prompts.system},
-                {
-                    "role": "user",
-                    "content": prompts.user_message(
-                        title=title, text=chunk.text, part=number, parts=len(chunks)
-                    ),
-                },
-            ]
+            messages = chunk_messages(prompts, title, chunk, number, len(chunks))
             session = _ChunkSession(
                 client, prompts, article, chunk, messages, calls, settings, title
             )
@@ -99,6 +88,34 @@ async def extract_claims(
             result.drop_reasons += session.drop_reasons
     result.claims = sorted(merge_claims(found), key=lambda c: (c.quote_start, c.quote_end))
     return result
+
+
+def article_chunks(text: str, settings: Settings) -> list[Chunk]:
+    """The parts of an article asked about one request each (the prefilter's, if set)."""
+    if settings.prefilter is not None:
+        return _prefiltered_chunks(text, settings)
+    return split_into_chunks(text, settings.chunk_chars, settings.chunk_overlap_chars)
+
+
+def chunk_messages(
+    prompts: PromptSet, title: str | None, chunk: Chunk, number: int, parts: int
+) -> list[dict[str, str]]:
+    """The first request's messages about a chunk (part `number` of `parts`)."""
+    return [
+        {"role": "system", "content": prompts.system},
+        {
+            "role": "user",
+            "content": prompts.user_message(title=title, text=chunk.text, part=number, parts=parts),
+        },
+    ]
+
+
+def first_requests(text: str, title: str | None, settings: Settings) -> list[list[dict[str, str]]]:
+    """The messages of the first request about each chunk, in order: exactly what
+    `extract_claims` sends first (the Batch API sends these ahead, tracker/apibatch.py)."""
+    prompts = load_prompts()
+    chunks = article_chunks(text, settings)
+    return [chunk_messages(prompts, title, c, n, len(chunks)) for n, c in enumerate(chunks, 1)]
 
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")

@@ -57,6 +57,9 @@ class ImportOutcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     drop_reasons: list[str] = field(default_factory=list)
+    # Of the tokens above, those a Batch API batch answered (billed at half price).
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
 
 
 @dataclass
@@ -410,9 +413,12 @@ def _stored_article(session: Session, job: Job) -> Article:
 
 
 def _tokens(calls: list[CallRecord]) -> dict[str, int]:
+    batched = [c for c in calls if c.batch_id]
     return {
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in calls),
         "completion_tokens": sum(c.completion_tokens or 0 for c in calls),
+        "batch_prompt_tokens": sum(c.prompt_tokens or 0 for c in batched),
+        "batch_completion_tokens": sum(c.completion_tokens or 0 for c in batched),
     }
 
 
@@ -451,7 +457,7 @@ def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets
         _lock(session, article.id)
         session.refresh(article)
         if article.extraction_state != "extracted":
-            article.extraction_state = "pending" if failure.fatal else "failed"
+            article.extraction_state = "pending" if failure.fatal or failure.pending else "failed"
             article.extraction_error = failure.reason
             session.add(article)
         _log_calls(session, article.id, failure.calls, load_prompts().hash, secrets)

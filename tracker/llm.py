@@ -55,6 +55,7 @@ class CallRecord:
     attempt: int = 1
     retries: int = 0
     content: str | None = field(default=None, repr=False)
+    batch_id: str | None = None  # the Batch API batch that answered it (billed at half price)
     # Calls refused for their response format just before this one (logged with it).
     fallbacks: list[CallRecord] = field(default_factory=list, repr=False)
 
@@ -189,6 +190,26 @@ def _with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any
     return [{**first, "content": first["content"] + instruction}, *rest]
 
 
+def request_body(
+    settings: Settings, messages: list[dict[str, str]], schema: dict[str, Any], fmt: str
+) -> dict[str, Any]:
+    """The JSON body of a chat-completion request in response format `fmt`: what an
+    ordinary call sends, and what a Batch API request line carries (tracker/apibatch.py)."""
+    body: dict[str, Any] = {"model": settings.model, "messages": messages}
+    if fmt == "json_schema":
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "claims", "strict": True, "schema": schema},
+        }
+    elif fmt == "json_object":
+        body["response_format"] = {"type": "json_object", "schema": schema}
+    else:
+        body["messages"] = _with_schema_in_prompt(messages, schema)
+    body["temperature"] = settings.temperature
+    body["max_tokens"] = settings.max_output_tokens
+    return body
+
+
 class _OutOfQuota:
     """Stands for a RateLimitError whose body says insufficient_quota (see `_classify`)."""
 
@@ -319,18 +340,7 @@ class ModelClient:
         """One request; `retries`: the SDK's retries for it (default: the setting)."""
         import openai
 
-        body: dict[str, Any] = {"model": self.settings.model, "messages": messages}
-        if fmt == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "claims", "strict": True, "schema": schema},
-            }
-        elif fmt == "json_object":
-            body["response_format"] = {"type": "json_object", "schema": schema}
-        else:
-            body["messages"] = _with_schema_in_prompt(messages, schema)
-        body["temperature"] = self.settings.temperature
-        body["max_tokens"] = self.settings.max_output_tokens
+        body = request_body(self.settings, messages, schema, fmt)
         record = CallRecord(
             model=self.settings.model,
             base_url=self.settings.safe_base_url,
@@ -369,6 +379,20 @@ class ModelClient:
                 record.error = self._scrub(reason)
                 raise ModelOutputError(record.error, record) from None
             record.latency_ms = round((time.monotonic() - started) * 1000)
+        return self._check(record, completion)
+
+    def check_answer(self, record: CallRecord, body: Any) -> CallRecord:
+        """A completion that came by another route (a Batch API output line), kept or
+        refused by the same rules as the answer to a request made here."""
+        from openai.types.chat import ChatCompletion
+        from pydantic import ValidationError
+
+        record.response = self._scrub(json.dumps(body, ensure_ascii=False))
+        try:
+            completion = ChatCompletion.model_validate(body)
+        except ValidationError:
+            record.error = "the model server sent a response that is not a chat completion"
+            raise ModelOutputError(record.error, record) from None
         return self._check(record, completion)
 
     def _check(self, record: CallRecord, completion: Any) -> CallRecord:

@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 from tracker.sanitize import storable
 from tracker.vocabulary import (  # noqa: F401  (re-exported: the models' vocabulary)
     ALERT_KINDS,
+    BATCH_STATUSES,
     CLAIM_STATUSES,
     CLAIM_TYPES,
     ENTRY_STATES,
@@ -281,6 +282,9 @@ class ModelCall(SQLModel, table=True):
     finish_reason: str | None = None
     refusal: str | None = Field(default=None, sa_type=sa.Text)
     error: str | None = Field(default=None, sa_type=sa.Text)
+    batch_id: str | None = Field(
+        default=None, max_length=200, description="The Batch API batch that answered it"
+    )
 
 
 class Reviewer(SQLModel, table=True):
@@ -470,3 +474,67 @@ class Alert(SQLModel, table=True):
     webhook_next_at: datetime | None = Timestamp(default=None)
     webhook_error: str | None = Field(default=None, sa_type=sa.Text)
     webhook_sent_at: datetime | None = Timestamp(default=None)
+
+
+# --- The OpenAI Batch API (tracker/apibatch.py) ------------------------------------
+
+
+class ApiBatch(SQLModel, table=True):
+    """A batch of first requests sent through the Batch API: what the provider calls it,
+    where it stands, and what it needs to be collected by a later run (the settings that
+    shaped its requests). Its articles hold a lease named `batch-api:<id>` meanwhile."""
+
+    __tablename__ = "api_batch"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("status", BATCH_STATUSES), name="api_batch_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str | None = Field(default=None, max_length=200, unique=True)
+    base_url: str = Field(description="The server it was sent to (no secret in it)")
+    model: str
+    response_format: str = Field(max_length=32)
+    prompt_hash: str = Field(max_length=64)
+    options: str = Field(sa_type=sa.Text, description="JSON: the settings its requests used")
+    status: str = Field(default="preparing", max_length=16, index=True)
+    input_file_id: str | None = Field(default=None, max_length=200)
+    output_file_id: str | None = Field(default=None, max_length=200)
+    error_file_id: str | None = Field(default=None, max_length=200)
+    requests_total: int = 0
+    requests_completed: int = 0
+    requests_failed: int = 0
+    created_at: datetime = Timestamp(default_factory=utcnow)
+    submitted_at: datetime | None = Timestamp(default=None)
+    expires_at: datetime | None = Timestamp(default=None)
+    checked_at: datetime | None = Timestamp(default=None)
+    finished_at: datetime | None = Timestamp(default=None)
+    collected_at: datetime | None = Timestamp(default=None)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    # The run storing its results right now, so two runs never collect it at once.
+    collector: str | None = Field(default=None, max_length=200)
+    collector_expires_at: datetime | None = Timestamp(default=None)
+
+
+class ApiBatchRequest(SQLModel, table=True):
+    """One line of a batch: the first request about one chunk of one article."""
+
+    __tablename__ = "api_batch_request"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "custom_id", name="api_batch_custom_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("api_batch.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    custom_id: str = Field(max_length=64)
+    article_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("article.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    chunk: int = Field(description="Which chunk of the article (1, 2, ...)")
+    collected_at: datetime | None = Timestamp(default=None)

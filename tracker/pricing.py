@@ -23,8 +23,22 @@ def price(settings: Settings) -> tuple[float, float] | None:
     return KNOWN_PRICES.get(settings.model)
 
 
-def cost_usd(settings: Settings, prompt_tokens: int, completion_tokens: int) -> float | None:
+# The Batch API bills its requests at half the price of ordinary calls.
+BATCH_PRICE_SHARE = 0.5
+
+
+def cost_usd(
+    settings: Settings,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    batch_prompt_tokens: int = 0,
+    batch_completion_tokens: int = 0,
+) -> float | None:
+    """What the tokens cost; `batch_*`: how many of them a Batch API batch answered."""
     known = price(settings)
     if known is None:
         return None
-    return round((prompt_tokens * known[0] + completion_tokens * known[1]) / 1_000_000, 6)
+    full = prompt_tokens * known[0] + completion_tokens * known[1]
+    batched = batch_prompt_tokens * known[0] + batch_completion_tokens * known[1]
+    return round((full - batched * (1 - BATCH_PRICE_SHARE)) / 1_000_000, 6)

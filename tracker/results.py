@@ -21,11 +21,17 @@ if TYPE_CHECKING:  # the offline extractor needs no HTTP client loaded
 class ExtractionFailed(Exception):
     """No claims could be extracted from this article; `reason` says why."""
 
-    def __init__(self, reason: str, calls: list[CallRecord], *, fatal: bool = False) -> None:
+    def __init__(
+        self, reason: str, calls: list[CallRecord], *, fatal: bool = False, pending: bool = False
+    ) -> None:
+        """`fatal`: every article would fail the same way (the run stops, the article stays
+        pending). `pending`: only this article, but a later run should try it again (a
+        Batch API request that expired): it stays pending with the reason."""
         super().__init__(reason)
         self.reason = reason
         self.calls = calls
         self.fatal = fatal
+        self.pending = pending
 
 
 @dataclass

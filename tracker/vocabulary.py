@@ -17,6 +17,12 @@ MatchState = Literal["suggested", "linked", "confirmed", "rejected"]
 EntryState = Literal["pending", "stored", "failed"]  # a feed entry: its page read or not
 AlertKind = Literal["claim", "fact_check"]  # what a repeated claim matched
 WebhookState = Literal["off", "waiting", "sent", "failed"]
+# A Batch API batch: "preparing" until the provider has it, then the provider's own
+# statuses; "abandoned" when it never reached the provider (tracker/apibatch.py).
+BatchStatus = Literal[
+    "preparing", "validating", "in_progress", "finalizing", "completed", "failed", "expired",
+    "cancelling", "cancelled", "abandoned",
+]  # fmt: skip
 
 CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
 CLAIM_TYPES: tuple[str, ...] = get_args(ClaimType)
@@ -27,3 +33,4 @@ MATCH_STATES: tuple[str, ...] = get_args(MatchState)
 ENTRY_STATES: tuple[str, ...] = get_args(EntryState)
 ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 WEBHOOK_STATES: tuple[str, ...] = get_args(WebhookState)
+BATCH_STATUSES: tuple[str, ...] = get_args(BatchStatus)
