@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from rapidfuzz import fuzz
@@ -119,11 +119,31 @@ def _terms(text: str, most: int = 40) -> list[str]:
     return sorted(set(words), key=lambda w: (-len(w), w))[:most]  # longer words are rarer
 
 
+class Candidate(NamedTuple):
+    """What comparing needs of a stored claim (loading whole rows for the ~60 candidates
+    of every new claim cost more than the comparing)."""
+
+    id: int
+    article_id: int
+    text: str
+    matched_at: Any
+
+
 def candidates(
     session: Session, text: str, *, exclude_article: int | None = None, stored: bool = False
 ) -> list[Claim]:
     """Stored claims sharing the most distinctive words with `text`, best first (`stored`:
     `text` is itself in the index, so it is not counted as holding its own words)."""
+    found = _candidates(session, text, exclude_article, stored)
+    claims = {
+        c.id: c for c in session.exec(select(Claim).where(Claim.id.in_([f.id for f in found])))
+    }
+    return [claims[f.id] for f in found if f.id in claims]
+
+
+def _candidates(
+    session: Session, text: str, exclude_article: int | None, stored: bool
+) -> list[Candidate]:
     terms = _terms(text)
     if not terms:
         return []
@@ -133,10 +153,13 @@ def candidates(
         ids = _candidate_ids(index, text, terms)
     finally:
         index.close()
-    claims = session.exec(select(Claim).where(Claim.id.in_(ids))).all() if ids else []
+    if not ids:
+        return []
+    columns = (Claim.id, Claim.article_id, Claim.text, Claim.matched_at)
+    rows = session.exec(select(*columns).where(Claim.id.in_(ids))).all()
     order = {claim_id: i for i, claim_id in enumerate(ids)}
-    claims = sorted(claims, key=lambda c: order[c.id])
-    return [c for c in claims if c.article_id != exclude_article][:CANDIDATES]
+    found = sorted((Candidate(*row) for row in rows), key=lambda c: order[c.id])
+    return [c for c in found if c.article_id != exclude_article][:CANDIDATES]
 
 
 # Weight of rapidfuzz's similarity against the full-text rank when ranking candidates;
@@ -376,19 +399,23 @@ def find_matches(
     session: Session,
     claim: Claim,
     threshold: float,
-    compared: Callable[[Claim], bool] | None = None,
+    compared: Callable[[Candidate], bool] | None = None,
 ) -> list[Match]:
     """Earlier claims from other articles that say what `claim` says, best first.
     `compared`: which candidates to compare it with (by default those stored before it)."""
     earlier = compared or (lambda other: claim.id is None or other.id < claim.id)
-    found = [
-        Match(other, similarity(claim.text, other.text))
-        for other in candidates(
-            session, claim.text, exclude_article=claim.article_id, stored=claim.id is not None
-        )
+    scored = [
+        (other.id, similarity(claim.text, other.text))
+        for other in _candidates(session, claim.text, claim.article_id, claim.id is not None)
         if other.id != claim.id and earlier(other)
     ]
-    return sorted((m for m in found if m.score >= threshold), key=lambda m: -m.score)
+    scored = sorted(((i, s) for i, s in scored if s >= threshold), key=lambda pair: -pair[1])
+    if not scored:
+        return []
+    claims = {
+        c.id: c for c in session.exec(select(Claim).where(Claim.id.in_([i for i, _ in scored])))
+    }
+    return [Match(claims[i], score) for i, score in scored if i in claims]
 
 
 def match_new_claims(session: Session, claims: list[Claim], suggest: float, link: float) -> int:
@@ -469,7 +496,7 @@ def _round_serialised(engine: Engine, suggest: float, link: float, batch: int) -
             return None
         in_round = {claim.id for claim in waiting}
 
-        def compared_before(claim: Claim) -> Callable[[Claim], bool]:
+        def compared_before(claim: Claim) -> Callable[[Candidate], bool]:
             return lambda other: (
                 other.matched_at is not None or (other.id in in_round and other.id < claim.id)
             )

@@ -17,7 +17,6 @@ import bisect
 import hashlib
 import itertools
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -78,11 +77,12 @@ class _Block:
     weights: np.ndarray  # (n_features, n_classes)
 
     def logits(self, features: list[str]) -> np.ndarray:
-        counts = Counter(f for f in features if f in self.index)
+        counts = Counter(i for i in map(self.index.get, features) if i is not None)
         if not counts:
             return np.zeros(self.weights.shape[1], dtype=np.float32)
-        ids = np.fromiter((self.index[f] for f in counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((1 + math.log(c) for c in counts.values()), np.float32, len(counts))
+        ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        raw = np.fromiter(counts.values(), np.float64, len(counts))
+        tf = (1 + np.log(raw)).astype(np.float32)  # as math.log would, then float32
         values = tf * self.idf[ids]
         values /= np.linalg.norm(values)
         return values @ self.weights[ids]

@@ -377,7 +377,7 @@ def _negated(words: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     after it), and those used without one: {stem: word}."""
     negated: dict[str, str] = {}
     plain: dict[str, str] = {}
-    stem = _stemmer().stemWord
+    stem = _stem
     governed = -1
     for i, word in enumerate(words):
         if word in _NEGATION:
