@@ -20,7 +20,6 @@ from tracker.dashboard.common import (
     engine,
     flash,
     notice,
-    open_claim,
     queue_page_number,
     set_filter,
     set_queue_page,
@@ -98,8 +97,8 @@ def _on_open_id() -> None:
 def queue() -> None:
     """The queue, or (with `?claim=ID`) one of its claims."""
     wanted = st.session_state.pop("open_claim", None)
-    if wanted is not None:
-        open_claim(wanted)
+    if wanted is not None:  # a row clicked on this page: shown in this run, no second one
+        st.query_params["claim"] = str(wanted)
     if "claim" in st.query_params:
         from tracker.dashboard.claim import claim
 
