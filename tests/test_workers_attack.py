@@ -1,0 +1,90 @@
+"""Attacks on issue 13's promises (the queue, the workers, matching, the Batch API): each
+test is an operator's bad day that once went wrong."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from tests.fakellm import FakeLLM, first_sentence_claim
+from tests.test_api_batch import _settings, _states
+from tests.test_import_batch import _articles
+from tracker.cli import app
+from tracker.db import get_engine
+from tracker.models import ApiBatch, Article
+
+
+def _cli(monkeypatch, settings, *args: str):
+    monkeypatch.setattr("tracker.cli.get_settings", lambda: settings)
+    return CliRunner().invoke(app, list(args))
+
+
+class _MangledOutput(FakeLLM):
+    """A server whose batch output file holds, besides the real answers, lines of every
+    wrong shape: valid JSON that is not an answer (a string response, a string error, a
+    200 with no body, a list), garbage, and an answer for a request nobody made. The
+    answer for the first request is replaced by one of these shapes."""
+
+    def _answer_lines(self, batch, lines, expired=None):
+        super()._answer_lines(batch, lines, expired)
+        stored = self.files[batch["output_file_id"]]
+        rows = [json.loads(line) for line in stored["content"].splitlines()]
+        first = rows[0]["custom_id"]
+        rows[0] = {"custom_id": first, "response": {"status_code": 200}, "error": None}
+        third = rows[2]["custom_id"]
+        rows[2] = {"custom_id": third, "response": {"status_code": 500, "body": {"error": "no"}}}
+        junk = [
+            {"custom_id": "article-999-chunk-1-batch-999", "response": "oops", "error": None},
+            {"custom_id": "x", "response": None, "error": "a string, not an object"},
+            [1, 2, 3],
+            {"custom_id": rows[1]["custom_id"], "response": "oops", "error": None},
+        ]
+        text = "".join(json.dumps(row) + "\n" for row in [*junk, *rows]) + "{not json\n"
+        stored["content"] = text.encode()
+
+
+def test_a_mangled_batch_output_file_fails_only_the_articles_it_mangles(
+    monkeypatch, db_url, tmp_path
+):
+    folder = _articles(tmp_path / "in", 3)
+    with _MangledOutput(respond=first_sentence_claim) as fake:
+        result = _cli(monkeypatch, _settings(db_url, fake), "import", str(folder), "--batch-api")
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    engine = get_engine(db_url)
+    # The first article's answer has no body; the second's real answer comes after a
+    # mangled duplicate (the real one wins: it is the later line); the third's error is
+    # a string where an object belongs.
+    assert _states(engine) == {"failed": 2, "extracted": 1}
+    with Session(engine) as session:
+        batch = session.exec(select(ApiBatch)).one()
+        assert batch.collected_at is not None
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+
+
+class _LostOutput(FakeLLM):
+    """A server that reports an output file, then answers 404 for it (deleted by someone
+    with the same key, or past the provider's retention)."""
+
+    def _answer_lines(self, batch, lines, expired=None):
+        super()._answer_lines(batch, lines, expired)
+        del self.files[batch["output_file_id"]]
+
+
+def test_a_batch_whose_output_file_is_gone_leaves_its_articles_pending(
+    monkeypatch, db_url, tmp_path
+):
+    folder = _articles(tmp_path / "in", 2)
+    with _LostOutput(respond=first_sentence_claim) as fake:
+        result = _cli(monkeypatch, _settings(db_url, fake), "import", str(folder), "--batch-api")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    engine = get_engine(db_url)
+    assert _states(engine) == {"pending": 2}  # not failed: nothing was answered for them
+    with Session(engine) as session:
+        assert session.exec(select(ApiBatch)).one().collected_at is not None
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+        errors = set(session.exec(select(Article.extraction_error)).all())
+    assert len(errors) == 1 and "is gone from the server" in errors.pop()
