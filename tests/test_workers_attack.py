@@ -88,3 +88,52 @@ def test_a_batch_whose_output_file_is_gone_leaves_its_articles_pending(
         assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
         errors = set(session.exec(select(Article.extraction_error)).all())
     assert len(errors) == 1 and "is gone from the server" in errors.pop()
+
+
+def test_worker_until_empty_does_not_wait_a_day_for_a_batch_api_batchs_articles(
+    monkeypatch, db_url, tmp_path
+):
+    """`tracker worker --until-empty` (cron) exits when nothing is left for it, although
+    articles a Batch API batch holds are pending for up to 26 h."""
+    import asyncio
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from tracker.apibatch import LEASE_SECONDS, lease_name
+    from tracker.models import utcnow
+    from tracker.workqueue import work
+
+    folder = _articles(tmp_path / "in", 2)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake)
+        assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
+        engine = get_engine(db_url)
+        with engine.begin() as conn:
+            first = conn.execute(sa.select(sa.func.min(Article.id))).scalar_one()
+            conn.execute(
+                sa.update(Article)
+                .where(Article.id == first)
+                .values(lease_owner=lease_name(1), leased_at=utcnow(),
+                        lease_expires_at=utcnow() + timedelta(seconds=LEASE_SECONDS))
+            )  # fmt: skip
+
+        async def run():
+            return await asyncio.wait_for(
+                work(engine, settings, concurrency=2, until_empty=True, poll=0.1), timeout=20
+            )
+
+        report = asyncio.run(run())
+    assert report.count("extracted") == 1
+    assert _states(engine) == {"extracted": 1, "pending": 1}
+
+
+def test_pending_counts_free_articles_as_workable(db_url, tmp_path, monkeypatch):
+    from tracker.workqueue import pending
+
+    folder = _articles(tmp_path / "in", 3)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake)
+        assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
+    engine = get_engine(db_url)
+    assert pending(engine) == pending(engine, workable=True) == 3

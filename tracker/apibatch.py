@@ -68,7 +68,7 @@ class BatchApiError(Exception):
 def lease_name(batch_id: int) -> str:
     """The lease owner of a batch's articles: never taken for a dead process's
     (`lease._dead` needs host:pid:identity:token), so it holds until it runs out."""
-    return f"batch-api:{batch_id}"
+    return f"{lease.BATCH_PREFIX}{batch_id}"
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -158,11 +158,21 @@ def _free_the_dead(conn: sa.Connection) -> None:
         )
 
 
-def pending(engine: Engine) -> int:
-    """Articles waiting for extraction (taken or not)."""
+def pending(engine: Engine, *, workable: bool = False) -> int:
+    """Articles waiting for extraction (taken or not). `workable`: only those a worker may
+    yet extract, not those a Batch API batch holds for its 24-hour window (while it holds
+    them, `tracker worker --until-empty` has nothing to wait for)."""
+    query = select(func.count()).select_from(Article).where(Article.extraction_state == "pending")
+    if workable:
+        held = sa.and_(  # (FALSE, never NULL, for a free article: NOT keeps it)
+            Article.lease_owner.is_not(None),
+            Article.lease_expires_at.is_not(None),
+            Article.lease_owner.startswith(lease.BATCH_PREFIX, autoescape=True),
+            Article.lease_expires_at >= utcnow(),
+        )
+        query = query.where(sa.not_(held))
     with Session(engine) as session:
-        query = select(func.count()).select_from(Article)
-        return session.exec(query.where(Article.extraction_state == "pending")).one()
+        return session.exec(query).one()
 
 
 # --- Who works ------------------------------------------------------------------------------
@@ -238,7 +248,7 @@ def feed(
         if taken:
             yield from taken
             continue
-        if until_empty and pending(engine) == 0:
+        if until_empty and pending(engine, workable=True) == 0:
             return
         stop.wait(poll)
 
