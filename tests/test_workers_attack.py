@@ -137,3 +137,69 @@ def test_pending_counts_free_articles_as_workable(db_url, tmp_path, monkeypatch)
         assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
     engine = get_engine(db_url)
     assert pending(engine) == pending(engine, workable=True) == 3
+
+
+def test_a_long_running_worker_matches_a_trickle_of_claims_while_it_runs(tmp_path, db_url):
+    """A `tracker worker` service that extracts a few articles an hour compares their
+    claims while it runs, not when it is stopped days later; claims a killed run left
+    uncompared are compared too."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.test_workers import _tracker
+    from tracker.models import Claim
+
+    wire = "The port of Santos handled 4.2 million containers in 2023, a record."
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"outlet-{i}.txt").write_text(f"{wire} Outlet {i} added its own line.\n")
+    engine = get_engine(db_url)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        command, env = _tracker(db_url, fake.base_url, "import", str(folder), "--enqueue", "-q")
+        subprocess.run(command, env=env, cwd=tmp_path, check=True, capture_output=True)
+        command, env = _tracker(db_url, fake.base_url, "worker", "--poll", "0.2", "-q")
+        worker = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with Session(engine) as session:
+                    claims = session.exec(select(Claim)).all()
+                if len(claims) == 2 and all(c.matched_at is not None for c in claims):
+                    break
+                assert worker.poll() is None, worker.stderr.read()
+                assert time.monotonic() < deadline, "the worker's claims were never compared"
+                time.sleep(0.2)
+            assert len({c.cluster_id for c in claims}) == 1 and claims[0].cluster_id
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0, worker.stderr.read()
+
+
+def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
+    """The matcher goes on after a failed round (PostgreSQL restarted, its backend
+    terminated): before, the exception ended the process and nothing was compared until
+    the run ended, days later for a worker."""
+    import threading
+
+    import sqlalchemy.exc
+
+    from tracker import batch
+
+    rounds = []
+
+    def flaky(engine, suggest, link):
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("terminated"))
+        stop.set()
+        return 0
+
+    stop = threading.Event()
+    monkeypatch.setattr("tracker.matching.match_pending", flaky)
+    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    waits = []
+    monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
+    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop)
+    assert len(rounds) == 2 and waits and waits[0] > 0

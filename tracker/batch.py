@@ -60,10 +60,16 @@ def _match_until_stopped(url: str, suggest: float, link: float, stop: Any) -> No
     parent = os.getppid()
     engine = create_db_engine(url)
     while os.getppid() == parent:
-        if match_pending(engine, suggest, link) == 0:
+        try:
+            done = match_pending(engine, suggest, link)
+        except Exception:  # the database restarted, a connection killed: try again soon
+            done, pause = 0, 5.0
+        else:
+            pause = 0.2
+        if done == 0:
             if stop.is_set():
                 return
-            stop.wait(0.2)
+            stop.wait(pause)
 
 
 class _Matcher:
@@ -71,15 +77,21 @@ class _Matcher:
     stored with earlier claims (tracker.matching.match_pending), in another process while
     the batch runs, then whatever is left when it ends."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, at_once: bool = False) -> None:
         self.engine, self.settings = engine, settings
         self.stored = 0
         self.process: Any = None
         self.stop: Any = None
+        if at_once:  # a worker: it may run for days, storing a few articles an hour
+            self.start()
 
     def stored_one(self) -> None:
         self.stored += 1
-        if self.process is None and self.stored >= MATCHER_AFTER:
+        if self.stored >= MATCHER_AFTER:
+            self.start()
+
+    def start(self) -> None:
+        if self.process is None:
             import multiprocessing
 
             context = multiprocessing.get_context("spawn")  # no threads copied by a fork
@@ -220,6 +232,7 @@ async def run_batch(
     extractor: Extractor | None = None,
     read_ahead: int | None = None,
     stop: threading.Event | None = None,
+    match_at_once: bool = False,
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error).
 
@@ -228,7 +241,9 @@ async def run_batch(
     `owner` names this run on the leases it takes (tracker/lease.py). `read_ahead`: how
     many inputs are read before a worker is free for them (default 4 x concurrency).
     `stop` (a worker's SIGTERM): start nothing more; what is in flight finishes, and the
-    leases of what was read ahead are given back.
+    leases of what was read ahead are given back. `match_at_once` (a worker, which may run
+    for days): the matcher process starts with the run, not after MATCHER_AFTER articles,
+    so claims are compared while it runs, and those a killed run left are compared too.
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
@@ -385,7 +400,7 @@ async def run_batch(
                     writer, lease.renew_all, engine, owner, settings.worker_lease
                 )
 
-    matcher = _Matcher(engine, settings)
+    matcher = _Matcher(engine, settings, at_once=match_at_once)
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
     renewing = asyncio.create_task(keep_leases())

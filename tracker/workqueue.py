@@ -345,6 +345,7 @@ async def work(
                 owner=owner,
                 read_ahead=concurrency,
                 stop=stop,
+                match_at_once=not until_empty,  # a service: compare as it goes
             )
         finally:
             beating.set()
