@@ -203,3 +203,35 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
     monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
     batch._match_until_stopped("sqlite://", 0.7, 0.9, stop)
     assert len(rounds) == 2 and waits and waits[0] > 0
+
+
+def test_stats_counts_every_article_being_extracted_not_only_those_listed(
+    monkeypatch, db_url, tmp_path
+):
+    """`tracker stats --top 3` with 12 articles taken: 12 being extracted (3 listed); a
+    lease that ran out (its worker died elsewhere) is not "being extracted"."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from tracker.models import utcnow
+
+    folder = _articles(tmp_path / "in", 13)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake)
+        assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
+        engine = get_engine(db_url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(Article).values(lease_owner="elsewhere:1:-:abc", leased_at=utcnow(),
+                                          lease_expires_at=utcnow() + timedelta(seconds=300))
+            )  # fmt: skip
+            last = conn.execute(sa.select(sa.func.max(Article.id))).scalar_one()
+            conn.execute(
+                sa.update(Article)
+                .where(Article.id == last)
+                .values(lease_expires_at=utcnow() - timedelta(seconds=5))
+            )
+        shown = _cli(monkeypatch, settings, "stats", "--top", "3")
+    assert shown.exit_code == 0, shown.output
+    assert "Extraction queue: 13 pending (12 being extracted)" in shown.output

@@ -702,7 +702,7 @@ def stats(
     )
     queue = data["queue"]
     typer.echo(
-        f"\nExtraction queue: {queue['pending']} pending ({len(queue['leased'])} being "
+        f"\nExtraction queue: {queue['pending']} pending ({queue['extracting']} being "
         f"extracted), {queue['failed']} failed; {len(queue['workers'])} worker(s) running"
     )
     for found in queue["workers"]:

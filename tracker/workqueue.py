@@ -268,13 +268,21 @@ class Leased:
 class QueueState:
     pending: int
     failed: int
-    leased: list[Leased]
+    leased: list[Leased]  # the first `top` of them
     workers: list[Worker]
+    extracting: int = 0  # pending articles under a lease that has not run out
 
 
 def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
-    since = utcnow() - timedelta(seconds=settings.worker_lease)
+    now = utcnow()
+    since = now - timedelta(seconds=settings.worker_lease)
+    held = sa.and_(
+        Article.extraction_state == "pending",
+        Article.lease_owner.is_not(None),
+        Article.lease_expires_at >= now,
+    )
     with Session(engine) as session:
+        extracting = session.exec(select(func.count()).select_from(Article).where(held)).one()
         counts = dict(
             session.exec(
                 select(Article.extraction_state, func.count())
@@ -284,7 +292,7 @@ def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
         )
         leased = session.exec(
             select(Article.id, Article.lease_owner, Article.leased_at, Article.lease_expires_at)
-            .where(Article.extraction_state == "pending", Article.lease_owner.is_not(None))
+            .where(held)
             .order_by(Article.leased_at)
             .limit(top)
         ).all()
@@ -296,6 +304,7 @@ def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
         counts.get("failed", 0),
         [Leased(*row) for row in leased],
         list(workers),
+        extracting,
     )
 
 
