@@ -235,3 +235,41 @@ def test_stats_counts_every_article_being_extracted_not_only_those_listed(
         shown = _cli(monkeypatch, settings, "stats", "--top", "3")
     assert shown.exit_code == 0, shown.output
     assert "Extraction queue: 13 pending (12 being extracted)" in shown.output
+
+
+def test_a_worker_waits_out_a_database_restart_instead_of_crashing(monkeypatch, db_url, tmp_path):
+    """PostgreSQL restarting while a worker looks for work (connections refused for a few
+    seconds): the worker looks again later. Before, the error went up through the reader
+    thread and ended the worker with a traceback, dropping the requests in flight."""
+    import asyncio
+
+    import psycopg
+    import sqlalchemy.exc
+
+    from tracker import workqueue
+
+    folder = _articles(tmp_path / "in", 2)
+    real_take = workqueue.take
+    refused = []
+
+    def restarting(engine, owner, limit, seconds):
+        if len(refused) < 2:
+            refused.append(1)
+            raise sqlalchemy.exc.OperationalError(
+                "SELECT", {}, psycopg.OperationalError("connection refused")
+            )
+        return real_take(engine, owner, limit, seconds)
+
+    monkeypatch.setattr(workqueue, "take", restarting)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake)
+        assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
+        engine = get_engine(db_url)
+
+        async def run():
+            return await asyncio.wait_for(
+                workqueue.work(engine, settings, concurrency=2, until_empty=True, poll=0.1), 30
+            )
+
+        report = asyncio.run(run())
+    assert len(refused) == 2 and report.count("extracted") == 2 and not report.stopped

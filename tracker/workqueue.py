@@ -242,13 +242,26 @@ def feed(
     poll: float = 2.0,
 ) -> Iterator[int]:
     """Article ids for a batch run, leased one at a time as the run has room for them,
-    until `stop` is set (or, with `until_empty`, until nothing is pending)."""
+    until `stop` is set (or, with `until_empty`, until nothing is pending). A lost database
+    connection (PostgreSQL restarting) is waited out: the worker looks again later."""
+    from tracker.db import disconnected
+
+    pause = poll
     while not stop.is_set():
-        taken = take(engine, owner, 1, settings.worker_lease)
+        try:
+            taken = take(engine, owner, 1, settings.worker_lease)
+            empty = not taken and until_empty and pending(engine, workable=True) == 0
+        except sa.exc.DBAPIError as exc:
+            if not disconnected(exc):
+                raise
+            pause = min(max(pause, poll) * 2, 30.0)
+            stop.wait(pause)
+            continue
+        pause = poll
         if taken:
             yield from taken
             continue
-        if until_empty and pending(engine, workable=True) == 0:
+        if empty:
             return
         stop.wait(poll)
 
