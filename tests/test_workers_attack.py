@@ -273,3 +273,23 @@ def test_a_worker_waits_out_a_database_restart_instead_of_crashing(monkeypatch, 
 
         report = asyncio.run(run())
     assert len(refused) == 2 and report.count("extracted") == 2 and not report.stopped
+
+
+def test_a_killed_matcher_process_is_started_again_at_the_next_stored_article(db_url):
+    import os
+    import signal
+
+    from tests.conftest import make_settings
+    from tracker.batch import _Matcher
+
+    engine = get_engine(db_url)
+    matcher = _Matcher(engine, make_settings(db_url), at_once=True)
+    try:
+        first = matcher.process
+        os.kill(first.pid, signal.SIGKILL)
+        first.join(10)
+        matcher.stored_one()
+        assert matcher.process is not first and matcher.process.is_alive()
+    finally:
+        matcher.finish()
+    assert not matcher.process.is_alive()

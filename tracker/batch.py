@@ -82,16 +82,18 @@ class _Matcher:
         self.stored = 0
         self.process: Any = None
         self.stop: Any = None
-        if at_once:  # a worker: it may run for days, storing a few articles an hour
+        self.at_once = at_once  # a worker: it may run for days, storing a few articles an hour
+        if at_once:
             self.start()
 
     def stored_one(self) -> None:
         self.stored += 1
-        if self.stored >= MATCHER_AFTER:
+        if self.at_once or self.stored >= MATCHER_AFTER:
             self.start()
 
     def start(self) -> None:
-        if self.process is None:
+        """Start the matcher process, or start it again if it was killed (the OOM killer)."""
+        if self.process is None or not self.process.is_alive():
             import multiprocessing
 
             context = multiprocessing.get_context("spawn")  # no threads copied by a fork
