@@ -293,3 +293,22 @@ def test_a_killed_matcher_process_is_started_again_at_the_next_stored_article(db
     finally:
         matcher.finish()
     assert not matcher.process.is_alive()
+
+
+def test_a_worker_on_a_database_it_cannot_write_says_so_without_a_traceback(monkeypatch, tmp_path):
+    """A worker whose first write (registering itself) fails, as on a full disk: exit 2
+    with the database's one-line reason, not a traceback."""
+    import sqlalchemy.exc
+
+    from tests.conftest import make_settings
+
+    db = f"sqlite:///{tmp_path / 'full.db'}"
+    get_engine(db)
+
+    def full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr("tracker.workqueue.register", full)
+    result = _cli(monkeypatch, make_settings(db), "worker", "--until-empty")
+    assert result.exit_code == 2, result.output
+    assert "database or disk is full" in result.output and "Traceback" not in result.output

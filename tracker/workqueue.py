@@ -345,7 +345,12 @@ async def work(
     stop = stop or threading.Event()
     owner = owner or lease.new_owner()
     with sqlite_worker_lock(engine):
-        register(engine, owner, concurrency)
+        try:  # the first write: a full disk or a read-only database is said, not a traceback
+            register(engine, owner, concurrency)
+        except sa.exc.SQLAlchemyError as exc:
+            from tracker.db import StorageError, storage_problem
+
+            raise StorageError(storage_problem(exc)[0]) from None
         beating = threading.Event()
 
         def beat() -> None:
