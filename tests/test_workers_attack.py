@@ -8,6 +8,7 @@ import json
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from tests.conftest import TEST_KEY
 from tests.fakellm import FakeLLM, first_sentence_claim
 from tests.test_api_batch import _settings, _states
 from tests.test_import_batch import _articles
@@ -312,3 +313,31 @@ def test_a_worker_on_a_database_it_cannot_write_says_so_without_a_traceback(monk
     result = _cli(monkeypatch, make_settings(db), "worker", "--until-empty")
     assert result.exit_code == 2, result.output
     assert "database or disk is full" in result.output and "Traceback" not in result.output
+
+
+class _GoneAfterSubmit(FakeLLM):
+    """The server takes the batch, then answers every look at it with a 503 (an outage
+    longer than the client's retries)."""
+
+    def _batch_api(self, head, path, raw):
+        if head.method == b"GET" and "/batches/" in path:
+            body = {"error": {"message": f"upstream down ({TEST_KEY})", "type": "server_error"}}
+            return 503, json.dumps(body).encode(), "application/json"
+        return super()._batch_api(head, path, raw)
+
+
+def test_an_outage_while_waiting_on_a_batch_says_how_to_resume_without_a_traceback(
+    monkeypatch, db_url, tmp_path
+):
+    folder = _articles(tmp_path / "in", 2)
+    with _GoneAfterSubmit(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake, max_retries=0)
+        result = _cli(monkeypatch, settings, "import", str(folder), "--batch-api")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 2, result.output
+    assert "tracker batches --resume" in result.output and TEST_KEY not in result.output
+    engine = get_engine(db_url)
+    with Session(engine) as session:
+        batch = session.exec(select(ApiBatch)).one()
+    assert batch.provider_id is not None and batch.collected_at is None
+    assert batch.collector is None  # free for the resume at once
