@@ -182,6 +182,7 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
     """The matcher goes on after a failed round (PostgreSQL restarted, its backend
     terminated): before, the exception ended the process and nothing was compared until
     the run ended, days later for a worker."""
+    import os
     import threading
 
     import sqlalchemy.exc
@@ -202,7 +203,7 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
     monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
     waits = []
     monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
-    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop)
+    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop, os.getppid())
     assert len(rounds) == 2 and waits and waits[0] > 0
 
 
@@ -341,3 +342,23 @@ def test_an_outage_while_waiting_on_a_batch_says_how_to_resume_without_a_traceba
         batch = session.exec(select(ApiBatch)).one()
     assert batch.provider_id is not None and batch.collected_at is None
     assert batch.collector is None  # free for the resume at once
+
+
+def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
+    """The import killed while its matcher process was still starting: the matcher, now
+    under init, ends instead of comparing claims (and holding the database) forever."""
+    import os
+    import threading
+
+    from tracker import batch
+
+    monkeypatch.setattr("tracker.matching.match_pending", lambda engine, suggest, link: 0)
+    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    stop = threading.Event()  # never set: only the parent's death ends it
+    gone = os.getppid() + 1_000_000  # no such process: the import is gone
+    ended = threading.Thread(
+        target=batch._match_until_stopped, args=("sqlite://", 0.7, 0.9, stop, gone), daemon=True
+    )
+    ended.start()
+    ended.join(5)
+    assert not ended.is_alive()

@@ -51,13 +51,14 @@ _DONE = object()
 MATCHER_AFTER = 8
 
 
-def _match_until_stopped(url: str, suggest: float, link: float, stop: Any) -> None:
+def _match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent: int) -> None:
     """The matcher process: compare new claims as they are stored, until told to stop
-    and nothing is left (or the import that started it is gone)."""
+    and nothing is left (or the import that started it, process `parent`, is gone; its
+    pid is given, not read here: an import killed while this process was starting would
+    leave it matching forever under init)."""
     from tracker.db import create_db_engine
     from tracker.matching import match_pending
 
-    parent = os.getppid()
     engine = create_db_engine(url)
     while os.getppid() == parent:
         try:
@@ -105,6 +106,7 @@ class _Matcher:
                     self.settings.match_suggest,
                     self.settings.match_link,
                     self.stop,
+                    os.getpid(),
                 ),
                 name="tracker-matcher",
                 daemon=True,
