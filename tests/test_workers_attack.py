@@ -362,3 +362,42 @@ def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
     ended.start()
     ended.join(5)
     assert not ended.is_alive()
+
+
+def test_a_worker_starts_through_a_dropped_connection(monkeypatch, db_url, tmp_path):
+    """A terminated backend under the worker's first writes (checking the database is
+    writable, registering itself) is tried again on a new connection; before, the worker
+    exited 2 at once ("Cannot write to the database ... server closed the connection")."""
+    import asyncio
+
+    import psycopg
+    import sqlalchemy.exc
+
+    from tracker import db, workqueue
+
+    def dropping(real):
+        calls = []
+
+        def once(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise sqlalchemy.exc.OperationalError(
+                    "UPDATE", {}, psycopg.OperationalError("server closed the connection")
+                )
+            return real(*args, **kwargs)
+
+        return once
+
+    monkeypatch.setattr(workqueue, "register", dropping(workqueue.register))
+    folder = _articles(tmp_path / "in", 1)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake)
+        assert _cli(monkeypatch, settings, "import", str(folder), "--enqueue").exit_code == 0
+        engine = get_engine(db_url)
+        real_begin = engine.begin
+        monkeypatch.setattr(engine, "begin", dropping(real_begin))
+        check = db.check_writable
+        check(engine)  # the dropped connection, then the real one
+        monkeypatch.setattr(engine, "begin", real_begin)
+        report = asyncio.run(workqueue.work(engine, settings, concurrency=1, until_empty=True))
+    assert report.count("extracted") == 1

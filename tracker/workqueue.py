@@ -345,11 +345,12 @@ async def work(
     stop = stop or threading.Event()
     owner = owner or lease.new_owner()
     with sqlite_worker_lock(engine):
-        try:  # the first write: a full disk or a read-only database is said, not a traceback
-            register(engine, owner, concurrency)
-        except sa.exc.SQLAlchemyError as exc:
-            from tracker.db import StorageError, storage_problem
+        from tracker.db import StorageError, storage_problem
+        from tracker.ingest import retrying
 
+        try:  # the first write: a full disk or a read-only database is said, not a traceback
+            retrying(lambda: register(engine, owner, concurrency))  # (a dropped connection)
+        except sa.exc.SQLAlchemyError as exc:
             raise StorageError(storage_problem(exc)[0]) from None
         beating = threading.Event()
 
