@@ -401,3 +401,29 @@ def test_a_worker_starts_through_a_dropped_connection(monkeypatch, db_url, tmp_p
         monkeypatch.setattr(engine, "begin", real_begin)
         report = asyncio.run(workqueue.work(engine, settings, concurrency=1, until_empty=True))
     assert report.count("extracted") == 1
+
+
+def test_a_run_stopped_by_a_bad_key_still_compares_the_claims_it_stored(
+    monkeypatch, db_url, tmp_path
+):
+    """The key revoked half way: the run stops (every later article would fail), and
+    the claims it stored before are compared, not left for some later run."""
+    from tests.fakellm import error
+    from tracker.models import Claim
+
+    folder = _articles(tmp_path / "in", 3)
+    answers = iter([None, "401"])
+
+    def respond(request):
+        if next(answers, "401") == "401":
+            return error(401, "Incorrect API key provided", retry_after_ms=None)
+        return first_sentence_claim(request)
+
+    with FakeLLM(respond=respond) as fake:
+        settings = _settings(db_url, fake)
+        result = _cli(monkeypatch, settings, "import", str(folder), "-c", "1")
+    assert result.exit_code == 2, result.output
+    engine = get_engine(db_url)
+    with Session(engine) as session:
+        claims = session.exec(select(Claim)).all()
+    assert len(claims) == 1 and claims[0].matched_at is not None

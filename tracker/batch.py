@@ -411,7 +411,8 @@ async def run_batch(
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
         await asyncio.gather(*storing)
-        if not report.stopped:  # the new claims compared with earlier ones, all of them
+        if not halt.is_set():  # the new claims compared with earlier ones, all of them,
+            # unless the database cannot be written (a bad key stops the run, not this)
             with contextlib.suppress(Exception):  # (any later run catches up otherwise)
                 await loop.run_in_executor(None, matcher.finish)
     finally:
