@@ -427,3 +427,27 @@ def test_a_run_stopped_by_a_bad_key_still_compares_the_claims_it_stored(
     with Session(engine) as session:
         claims = session.exec(select(Claim)).all()
     assert len(claims) == 1 and claims[0].matched_at is not None
+
+
+def test_a_killed_worker_of_this_machine_is_not_shown_running(db_url):
+    """A worker SIGKILLed on this machine is gone from `tracker stats` (and no longer
+    keeps the dashboard from running its own) at once, not a lease later."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_settings
+    from tracker import workqueue
+
+    engine = get_engine(db_url)
+    settings = make_settings(db_url)
+    dead = subprocess.run(
+        [sys.executable, "-c", "from tracker import lease; print(lease.new_owner())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    with Session(engine) as session:
+        from tracker.models import Worker
+
+        session.add(Worker(owner=dead, host="here", pid=1, concurrency=1))
+        session.commit()
+    assert workqueue.state(engine, settings).workers == []
+    assert not workqueue.worker_running(engine, settings)

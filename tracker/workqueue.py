@@ -209,7 +209,8 @@ def worker_running(engine: Engine, settings: Settings) -> bool:
     """Whether a worker (of any machine) has shown a sign of life within a lease."""
     since = utcnow() - timedelta(seconds=settings.worker_lease)
     with Session(engine) as session:
-        return session.exec(select(Worker.owner).where(Worker.seen_at >= since)).first() is not None
+        seen = session.exec(select(Worker.owner).where(Worker.seen_at >= since)).all()
+    return any(not lease._dead(owner) for owner in seen)
 
 
 def register(engine: Engine, owner: str, concurrency: int) -> None:
@@ -316,7 +317,7 @@ def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
         counts.get("pending", 0),
         counts.get("failed", 0),
         [Leased(*row) for row in leased],
-        list(workers),
+        [w for w in workers if not lease._dead(w.owner)],  # killed here: gone at once
         extracting,
     )
 
