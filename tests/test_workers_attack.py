@@ -201,6 +201,7 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
     stop = threading.Event()
     monkeypatch.setattr("tracker.matching.match_pending", flaky)
     monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     waits = []
     monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
     batch._match_until_stopped("sqlite://", 0.7, 0.9, stop, os.getppid())
@@ -354,14 +355,18 @@ def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
 
     monkeypatch.setattr("tracker.matching.match_pending", lambda engine, suggest, link: 0)
     monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     stop = threading.Event()  # never set: only the parent's death ends it
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        assert len(waits) < 20, "the matcher goes on with its import gone"
+
+    monkeypatch.setattr(stop, "wait", wait)
     gone = os.getppid() + 1_000_000  # no such process: the import is gone
-    ended = threading.Thread(
-        target=batch._match_until_stopped, args=("sqlite://", 0.7, 0.9, stop, gone), daemon=True
-    )
-    ended.start()
-    ended.join(5)
-    assert not ended.is_alive()
+    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop, gone)
+    assert len(waits) <= 1
 
 
 def test_a_worker_starts_through_a_dropped_connection(monkeypatch, db_url, tmp_path):
@@ -451,3 +456,26 @@ def test_a_killed_worker_of_this_machine_is_not_shown_running(db_url):
         session.commit()
     assert workqueue.state(engine, settings).workers == []
     assert not workqueue.worker_running(engine, settings)
+
+
+def test_ctrl_c_on_a_worker_prints_no_traceback_from_its_matcher(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group, the matcher too: it must
+    leave stopping to the worker (which compares what is left), not die with a
+    KeyboardInterrupt traceback on the operator's screen."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.test_workers import _tracker
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    get_engine(db)
+    command, env = _tracker(db, "http://127.0.0.1:9/v1", "worker", "--poll", "0.2")
+    worker = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)  # fmt: skip
+    time.sleep(4)  # the matcher process has started
+    os.killpg(worker.pid, signal.SIGINT)
+    assert worker.wait(timeout=30) == 0
+    err = worker.stderr.read()
+    assert "Stopping" in err and "Traceback" not in err, err

@@ -56,9 +56,12 @@ def _match_until_stopped(url: str, suggest: float, link: float, stop: Any, paren
     and nothing is left (or the import that started it, process `parent`, is gone; its
     pid is given, not read here: an import killed while this process was starting would
     leave it matching forever under init)."""
+    import signal
+
     from tracker.db import create_db_engine
     from tracker.matching import match_pending
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the import, which stops this
     engine = create_db_engine(url)
     while os.getppid() == parent:
         try:
