@@ -479,3 +479,44 @@ def test_ctrl_c_on_a_worker_prints_no_traceback_from_its_matcher(tmp_path):
     assert worker.wait(timeout=30) == 0
     err = worker.stderr.read()
     assert "Stopping" in err and "Traceback" not in err, err
+
+
+class _RawUnicodeOutput(FakeLLM):
+    """A server that writes its output file with non-ASCII characters unescaped, as JSON
+    allows: U+2028 (LINE SEPARATOR) and U+0085 inside an answer's strings."""
+
+    def _answer_lines(self, batch, lines, expired=None):
+        super()._answer_lines(batch, lines, expired)
+        stored = self.files[batch["output_file_id"]]
+        rows = [json.loads(line) for line in stored["content"].splitlines()]
+        for row in rows:
+            message = row["response"]["body"]["choices"][0]["message"]
+            message["content"] = json.dumps(json.loads(message["content"]), ensure_ascii=False)
+        stored["content"] = "".join(
+            json.dumps(row, ensure_ascii=False) + "\n" for row in rows
+        ).encode()
+
+
+def test_a_batch_answer_holding_a_unicode_line_separator_is_read_whole(
+    monkeypatch, db_url, tmp_path
+):
+    """A quote holding U+2028 (pasted from a CMS) or U+0085 comes back raw in the output
+    file: the file's lines are split on newlines only, not on every Unicode line break
+    (which cut such an answer in two and failed its article as unanswered)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Officials said\u2028 3 bridges need urgent repairs this year. The council votes.",
+        encoding="utf-8",
+    )
+    (folder / "b.txt").write_text(
+        "Officials said\x85 4 tunnels need urgent repairs this year. The council votes.",
+        encoding="utf-8",
+    )
+    with _RawUnicodeOutput(respond=first_sentence_claim) as fake:
+        result = _cli(monkeypatch, _settings(db_url, fake), "import", str(folder), "--batch-api")
+        content = next(iter(f["content"] for f in fake.files.values()
+                            if f["object"]["purpose"] == "batch_output"))  # fmt: skip
+    assert "\u2028".encode() in content  # the test's premise: the raw character
+    assert result.exit_code == 0, result.output
+    assert _states(get_engine(db_url)) == {"extracted": 2}

@@ -648,7 +648,7 @@ class BatchApiRun:
             self._lost = f"the batch's file {file_id} is gone from the server"
             return {}
         lines: dict[str, Any] = {}
-        for raw in content.text.splitlines():
+        for raw in content.text.split("\n"):  # not splitlines(): U+2028 may be in a string
             if not raw.strip():
                 continue
             try:
