@@ -520,3 +520,21 @@ def test_a_batch_answer_holding_a_unicode_line_separator_is_read_whole(
     assert "\u2028".encode() in content  # the test's premise: the raw character
     assert result.exit_code == 0, result.output
     assert _states(get_engine(db_url)) == {"extracted": 2}
+
+
+def test_one_sqlite_worker_per_file_whatever_path_names_it(tmp_path):
+    """Two workers on one SQLite file through a symlink (a `current` link, a mounted
+    path): the second is refused, as on the same path."""
+    import pytest
+
+    from tracker.workqueue import WorkerBusy, sqlite_worker_lock
+
+    real = tmp_path / "real.db"
+    get_engine(f"sqlite:///{real}")
+    (tmp_path / "link.db").symlink_to(real)
+    with (
+        sqlite_worker_lock(get_engine(f"sqlite:///{real}")),
+        pytest.raises(WorkerBusy),
+        sqlite_worker_lock(get_engine(f"sqlite:///{tmp_path / 'link.db'}")),
+    ):
+        pass

@@ -190,7 +190,7 @@ def sqlite_worker_lock(engine: Engine) -> Iterator[None]:
     if database in ("", ":memory:"):
         yield
         return
-    path = Path(database).expanduser()
+    path = Path(database).expanduser().resolve()  # one lock per file, through any symlink
     handle: IO[str] = open(f"{path}.worker-lock", "a+")  # noqa: SIM115
     try:
         try:
