@@ -538,3 +538,26 @@ def test_one_sqlite_worker_per_file_whatever_path_names_it(tmp_path):
         sqlite_worker_lock(get_engine(f"sqlite:///{tmp_path / 'link.db'}")),
     ):
         pass
+
+
+def test_worker_until_empty_gives_up_on_a_database_gone_for_good(monkeypatch, tmp_path):
+    """`--until-empty` (cron) waits out a database restart, but not forever: after a
+    lease's length of lost connections it exits 2 saying why."""
+    import psycopg
+    import sqlalchemy.exc
+
+    from tests.conftest import make_settings
+
+    db = f"sqlite:///{tmp_path / 'gone.db'}"
+    get_engine(db)
+
+    def refused(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT", {}, psycopg.OperationalError("connection refused")
+        )
+
+    monkeypatch.setattr("tracker.workqueue.take", refused)
+    settings = make_settings(db, worker_lease=1)
+    result = _cli(monkeypatch, settings, "worker", "--until-empty", "--poll", "0.1")
+    assert result.exit_code == 2, result.output
+    assert "connection refused" in result.output

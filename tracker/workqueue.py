@@ -244,10 +244,13 @@ def feed(
 ) -> Iterator[int]:
     """Article ids for a batch run, leased one at a time as the run has room for them,
     until `stop` is set (or, with `until_empty`, until nothing is pending). A lost database
-    connection (PostgreSQL restarting) is waited out: the worker looks again later."""
-    from tracker.db import disconnected
+    connection (PostgreSQL restarting) is waited out: the worker looks again later (with
+    `until_empty`, a script's run, for a lease's length at most: StorageError then)."""
+    import time
 
-    pause = poll
+    from tracker.db import StorageError, disconnected, storage_problem
+
+    pause, lost = poll, None
     while not stop.is_set():
         try:
             taken = take(engine, owner, 1, settings.worker_lease)
@@ -255,10 +258,13 @@ def feed(
         except sa.exc.DBAPIError as exc:
             if not disconnected(exc):
                 raise
+            lost = lost or time.monotonic()
+            if until_empty and time.monotonic() - lost > settings.worker_lease:
+                raise StorageError(storage_problem(exc)[0]) from None
             pause = min(max(pause, poll) * 2, 30.0)
             stop.wait(pause)
             continue
-        pause = poll
+        pause, lost = poll, None
         if taken:
             yield from taken
             continue
