@@ -56,7 +56,7 @@ def test_a_mangled_batch_output_file_fails_only_the_articles_it_mangles(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     engine = get_engine(db_url)
     # The first article's answer has no body; the second's real answer comes after a
-    # mangled duplicate (the real one wins: it is the later line); the third's error is
+    # mangled duplicate (an answer wins over a repeat); the third's error is
     # a string where an object belongs.
     assert _states(engine) == {"failed": 2, "extracted": 1}
     with Session(engine) as session:
@@ -561,3 +561,26 @@ def test_worker_until_empty_gives_up_on_a_database_gone_for_good(monkeypatch, tm
     result = _cli(monkeypatch, settings, "worker", "--until-empty", "--poll", "0.1")
     assert result.exit_code == 2, result.output
     assert "connection refused" in result.output
+
+
+class _DuplicateAfterAnswer(FakeLLM):
+    """An output file where each real answer is followed by a second line for the same
+    request: an error, or a 200 with no body."""
+
+    def _answer_lines(self, batch, lines, expired=None):
+        super()._answer_lines(batch, lines, expired)
+        stored = self.files[batch["output_file_id"]]
+        rows = [json.loads(line) for line in stored["content"].splitlines()]
+        doubled = []
+        for i, row in enumerate(rows):
+            bad = {"status_code": 500, "body": {"error": {"message": "x"}}} if i % 2 else {}
+            doubled += [row, {"custom_id": row["custom_id"], "response": bad, "error": None}]
+        stored["content"] = "".join(json.dumps(row) + "\n" for row in doubled).encode()
+
+
+def test_a_duplicate_line_does_not_hide_a_requests_answer(monkeypatch, db_url, tmp_path):
+    folder = _articles(tmp_path / "in", 2)
+    with _DuplicateAfterAnswer(respond=first_sentence_claim) as fake:
+        result = _cli(monkeypatch, _settings(db_url, fake), "import", str(folder), "--batch-api")
+    assert result.exit_code == 0, result.output
+    assert _states(get_engine(db_url)) == {"extracted": 2}

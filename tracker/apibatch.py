@@ -655,8 +655,10 @@ class BatchApiRun:
                 line = json.loads(raw)
             except ValueError:
                 continue  # a broken line: its request counts as unanswered
-            if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
-                lines[line["custom_id"]] = line
+            if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+                continue
+            if _answered(line) or not _answered(lines.get(line["custom_id"])):
+                lines[line["custom_id"]] = line  # (a repeat never hides an answer)
         return lines
 
     # --- The database ---------------------------------------------------------------------
@@ -803,6 +805,17 @@ class BatchApiRun:
                     finished_at=utcnow(),
                 )
             )
+
+
+def _answered(line: dict[str, Any] | None) -> bool:
+    """An output line holding an answer (a 200 with a body), not an error."""
+    response = (line or {}).get("response")
+    return (
+        isinstance(response, dict)
+        and response.get("status_code") == 200
+        and isinstance(response.get("body"), dict)
+        and not (line or {}).get("error")
+    )
 
 
 def _status_code(line: dict[str, Any] | None) -> int | None:
