@@ -68,7 +68,7 @@ class BatchApiError(Exception):
 def lease_name(batch_id: int) -> str:
     """The lease owner of a batch's articles: never taken for a dead process's
     (`lease._dead` needs host:pid:identity:token), so it holds until it runs out."""
-    return f"batch-api:{batch_id}"
+    return f"{lease.BATCH_PREFIX}{batch_id}"
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -197,6 +197,7 @@ class BatchApiRun:
         self.submitted = 0  # batches this run sent to the server
         self.started = time.monotonic()
         self._refusal = ""  # why the server refused the batch being collected, if it did
+        self._lost = ""  # why a file of the batch being collected could not be downloaded
         self._preparing: int | None = None  # a batch this run has not submitted yet
         self._client: ModelClient | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-db")
@@ -461,6 +462,7 @@ class BatchApiRun:
         """Every uncollected request's answer through the ordinary path, article by
         article; what has no answer is the article's error."""
         client = self._model(settings)
+        self._lost = ""
         output = await self._download(client, remote.output_file_id)
         errors = await self._download(client, remote.error_file_id)
         batch = await self._db(self._load, batch_id)
@@ -543,7 +545,7 @@ class BatchApiRun:
                 base_url=settings.safe_base_url,
                 response_format=batch.response_format,
                 request=request_body(settings, messages, _schema(), batch.response_format),
-                status_code=((line or {}).get("response") or {}).get("status_code"),
+                status_code=_status_code(line),
                 response=self._scrub(json.dumps(line, ensure_ascii=False)) if line else None,
                 error=reason,
                 batch_id=batch.provider_id,
@@ -592,6 +594,8 @@ class BatchApiRun:
         """Why a request has no usable answer in the batch's files, and whether its article
         should wait for a later run (pending) rather than fail; None for an answer."""
         if line is None:
+            if self._lost:
+                return f"{self._lost}: the article is pending again, for the next import", True
             if status == "expired":
                 return (
                     "the batch expired before this article was answered: it is pending "
@@ -608,8 +612,11 @@ class BatchApiRun:
                 return f"{self._refusal}; the article is pending again", True
             return f"the batch's output has no answer for request {custom_id}", False
         error = line.get("error")
-        response = line.get("response") or {}
+        response = line.get("response")
+        response = response if isinstance(response, dict) else {}
         if error:
+            if not isinstance(error, dict):  # a malformed line: its text as the message
+                error = {"message": str(error)[:300]}
             code, message = error.get("code"), error.get("message") or ""
             if code == "batch_expired":
                 return (
@@ -620,27 +627,38 @@ class BatchApiRun:
             return self._scrub(f"the batch request failed ({code}): {message}"[:500]), False
         if response.get("status_code") != 200:
             body = response.get("body")
-            message = body.get("error", {}).get("message") if isinstance(body, dict) else body
+            found = body.get("error") if isinstance(body, dict) else body
+            message = found.get("message") if isinstance(found, dict) else found
             return self._scrub(
                 f"the batch request failed (HTTP {response.get('status_code')}): {message}"[:500]
             ), False
+        if not isinstance(response.get("body"), dict):
+            return f"the batch's output line for request {custom_id} holds no answer", False
         return None
 
     async def _download(self, client: ModelClient, file_id: str | None) -> dict[str, Any]:
         """A batch output or error file: its lines by custom_id."""
+        import openai
+
         if not file_id:
             return {}
-        content = await client.client.files.content(file_id)
+        try:
+            content = await client.client.files.content(file_id)
+        except openai.NotFoundError:  # deleted, or past the provider's retention
+            self._lost = f"the batch's file {file_id} is gone from the server"
+            return {}
         lines: dict[str, Any] = {}
-        for raw in content.text.splitlines():
+        for raw in content.text.split("\n"):  # not splitlines(): U+2028 may be in a string
             if not raw.strip():
                 continue
             try:
                 line = json.loads(raw)
             except ValueError:
                 continue  # a broken line: its request counts as unanswered
-            if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
-                lines[line["custom_id"]] = line
+            if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+                continue
+            if _answered(line) or not _answered(lines.get(line["custom_id"])):
+                lines[line["custom_id"]] = line  # (a repeat never hides an answer)
         return lines
 
     # --- The database ---------------------------------------------------------------------
@@ -787,6 +805,24 @@ class BatchApiRun:
                     finished_at=utcnow(),
                 )
             )
+
+
+def _answered(line: dict[str, Any] | None) -> bool:
+    """An output line holding an answer (a 200 with a body), not an error."""
+    response = (line or {}).get("response")
+    return (
+        isinstance(response, dict)
+        and response.get("status_code") == 200
+        and isinstance(response.get("body"), dict)
+        and not (line or {}).get("error")
+    )
+
+
+def _status_code(line: dict[str, Any] | None) -> int | None:
+    """The HTTP status an output line reports, if it is well-formed enough to say."""
+    response = (line or {}).get("response")
+    code = response.get("status_code") if isinstance(response, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def _schema() -> dict[str, Any]:

@@ -51,19 +51,29 @@ _DONE = object()
 MATCHER_AFTER = 8
 
 
-def _match_until_stopped(url: str, suggest: float, link: float, stop: Any) -> None:
+def _match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent: int) -> None:
     """The matcher process: compare new claims as they are stored, until told to stop
-    and nothing is left (or the import that started it is gone)."""
+    and nothing is left (or the import that started it, process `parent`, is gone; its
+    pid is given, not read here: an import killed while this process was starting would
+    leave it matching forever under init)."""
+    import signal
+
     from tracker.db import create_db_engine
     from tracker.matching import match_pending
 
-    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the import, which stops this
     engine = create_db_engine(url)
     while os.getppid() == parent:
-        if match_pending(engine, suggest, link) == 0:
+        try:
+            done = match_pending(engine, suggest, link)
+        except Exception:  # the database restarted, a connection killed: try again soon
+            done, pause = 0, 5.0
+        else:
+            pause = 0.2
+        if done == 0:
             if stop.is_set():
                 return
-            stop.wait(0.2)
+            stop.wait(pause)
 
 
 class _Matcher:
@@ -71,15 +81,23 @@ class _Matcher:
     stored with earlier claims (tracker.matching.match_pending), in another process while
     the batch runs, then whatever is left when it ends."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, at_once: bool = False) -> None:
         self.engine, self.settings = engine, settings
         self.stored = 0
         self.process: Any = None
         self.stop: Any = None
+        self.at_once = at_once  # a worker: it may run for days, storing a few articles an hour
+        if at_once:
+            self.start()
 
     def stored_one(self) -> None:
         self.stored += 1
-        if self.process is None and self.stored >= MATCHER_AFTER:
+        if self.at_once or self.stored >= MATCHER_AFTER:
+            self.start()
+
+    def start(self) -> None:
+        """Start the matcher process, or start it again if it was killed (the OOM killer)."""
+        if self.process is None or not self.process.is_alive():
             import multiprocessing
 
             context = multiprocessing.get_context("spawn")  # no threads copied by a fork
@@ -91,6 +109,7 @@ class _Matcher:
                     self.settings.match_suggest,
                     self.settings.match_link,
                     self.stop,
+                    os.getpid(),
                 ),
                 name="tracker-matcher",
                 daemon=True,
@@ -220,6 +239,7 @@ async def run_batch(
     extractor: Extractor | None = None,
     read_ahead: int | None = None,
     stop: threading.Event | None = None,
+    match_at_once: bool = False,
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error).
 
@@ -228,7 +248,9 @@ async def run_batch(
     `owner` names this run on the leases it takes (tracker/lease.py). `read_ahead`: how
     many inputs are read before a worker is free for them (default 4 x concurrency).
     `stop` (a worker's SIGTERM): start nothing more; what is in flight finishes, and the
-    leases of what was read ahead are given back.
+    leases of what was read ahead are given back. `match_at_once` (a worker, which may run
+    for days): the matcher process starts with the run, not after MATCHER_AFTER articles,
+    so claims are compared while it runs, and those a killed run left are compared too.
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
@@ -385,14 +407,15 @@ async def run_batch(
                     writer, lease.renew_all, engine, owner, settings.worker_lease
                 )
 
-    matcher = _Matcher(engine, settings)
+    matcher = _Matcher(engine, settings, at_once=match_at_once)
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
     renewing = asyncio.create_task(keep_leases())
     try:
         await asyncio.gather(*(work() for _ in range(concurrency)))
         await asyncio.gather(*storing)
-        if not report.stopped:  # the new claims compared with earlier ones, all of them
+        if not halt.is_set():  # the new claims compared with earlier ones, all of them,
+            # unless the database cannot be written (a bad key stops the run, not this)
             with contextlib.suppress(Exception):  # (any later run catches up otherwise)
                 await loop.run_in_executor(None, matcher.finish)
     finally:

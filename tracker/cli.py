@@ -345,6 +345,8 @@ def _run_batch_api(
     `--cancel`: run, report, exit. Interrupted, the batch goes on at the server."""
     import asyncio
 
+    import openai
+
     from tracker.apibatch import BatchApiError, BatchApiRun, open_batches
     from tracker.progress import ImportProgress
 
@@ -375,6 +377,16 @@ def _run_batch_api(
             report = asyncio.run(main())
     except BatchApiError as refused:
         _err(f"The Batch API step failed: {refused}\nIts articles are pending; nothing was lost.")
+        raise typer.Exit(2) from None
+    except openai.APIError as exc:  # the server unreachable, or failing, while a batch runs
+        from tracker.apibatch import _api_message
+        from tracker.sanitize import scrub
+
+        reason = scrub(_api_message(exc), settings.secrets())
+        _err(
+            f"The Batch API server failed: {_line(reason)}\nA batch already submitted keeps "
+            "running at the server; collect it with `tracker batches --resume`."
+        )
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         _err(
@@ -702,7 +714,7 @@ def stats(
     )
     queue = data["queue"]
     typer.echo(
-        f"\nExtraction queue: {queue['pending']} pending ({len(queue['leased'])} being "
+        f"\nExtraction queue: {queue['pending']} pending ({queue['extracting']} being "
         f"extracted), {queue['failed']} failed; {len(queue['workers'])} worker(s) running"
     )
     for found in queue["workers"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -213,12 +214,17 @@ class SQLiteFileWatch:
 
 def check_writable(engine: Engine) -> None:
     """Write (and keep) one row, or raise StorageError: run before any model call, so
-    that a read-only database or a full disk costs no paid request."""
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
-    except sa.exc.SQLAlchemyError as exc:
-        raise StorageError(storage_problem(exc)[0]) from None
+    that a read-only database or a full disk costs no paid request. A connection lost on
+    the way (a terminated backend) is tried again on a new one before giving up."""
+    for attempt in range(1, 4):
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            if attempt == 3 or not disconnected(exc):
+                raise StorageError(storage_problem(exc)[0]) from None
+            time.sleep(0.5 * attempt)
 
 
 @contextmanager

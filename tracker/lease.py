@@ -24,6 +24,9 @@ from sqlmodel import Session
 
 from tracker.models import Article, utcnow
 
+# The lease owner of a Batch API batch's articles: `batch-api:<batch id>` (tracker/apibatch.py).
+BATCH_PREFIX = "batch-api:"
+
 # Plain UPDATEs: the ORM would evaluate their WHERE clause on loaded articles in Python too,
 # comparing SQLite's naive times with aware ones.
 _PLAIN = {"synchronize_session": False}

@@ -78,6 +78,7 @@ def collect(engine: Engine, settings: Settings, *, top: int = 10) -> dict[str, A
             "queue": {
                 "pending": queue.pending,
                 "failed": queue.failed,
+                "extracting": queue.extracting,
                 "leased": [vars(held) for held in queue.leased],
                 "workers": [worker.model_dump() for worker in queue.workers],
             },

@@ -158,11 +158,21 @@ def _free_the_dead(conn: sa.Connection) -> None:
         )
 
 
-def pending(engine: Engine) -> int:
-    """Articles waiting for extraction (taken or not)."""
+def pending(engine: Engine, *, workable: bool = False) -> int:
+    """Articles waiting for extraction (taken or not). `workable`: only those a worker may
+    yet extract, not those a Batch API batch holds for its 24-hour window (while it holds
+    them, `tracker worker --until-empty` has nothing to wait for)."""
+    query = select(func.count()).select_from(Article).where(Article.extraction_state == "pending")
+    if workable:
+        held = sa.and_(  # (FALSE, never NULL, for a free article: NOT keeps it)
+            Article.lease_owner.is_not(None),
+            Article.lease_expires_at.is_not(None),
+            Article.lease_owner.startswith(lease.BATCH_PREFIX, autoescape=True),
+            Article.lease_expires_at >= utcnow(),
+        )
+        query = query.where(sa.not_(held))
     with Session(engine) as session:
-        query = select(func.count()).select_from(Article)
-        return session.exec(query.where(Article.extraction_state == "pending")).one()
+        return session.exec(query).one()
 
 
 # --- Who works ------------------------------------------------------------------------------
@@ -180,7 +190,7 @@ def sqlite_worker_lock(engine: Engine) -> Iterator[None]:
     if database in ("", ":memory:"):
         yield
         return
-    path = Path(database).expanduser()
+    path = Path(database).expanduser().resolve()  # one lock per file, through any symlink
     handle: IO[str] = open(f"{path}.worker-lock", "a+")  # noqa: SIM115
     try:
         try:
@@ -199,7 +209,8 @@ def worker_running(engine: Engine, settings: Settings) -> bool:
     """Whether a worker (of any machine) has shown a sign of life within a lease."""
     since = utcnow() - timedelta(seconds=settings.worker_lease)
     with Session(engine) as session:
-        return session.exec(select(Worker.owner).where(Worker.seen_at >= since)).first() is not None
+        seen = session.exec(select(Worker.owner).where(Worker.seen_at >= since)).all()
+    return any(not lease._dead(owner) for owner in seen)
 
 
 def register(engine: Engine, owner: str, concurrency: int) -> None:
@@ -232,13 +243,32 @@ def feed(
     poll: float = 2.0,
 ) -> Iterator[int]:
     """Article ids for a batch run, leased one at a time as the run has room for them,
-    until `stop` is set (or, with `until_empty`, until nothing is pending)."""
+    until `stop` is set (or, with `until_empty`, until nothing is pending). A lost database
+    connection (PostgreSQL restarting) is waited out: the worker looks again later (with
+    `until_empty`, a script's run, for a lease's length at most: StorageError then)."""
+    import time
+
+    from tracker.db import StorageError, disconnected, storage_problem
+
+    pause, lost = poll, None
     while not stop.is_set():
-        taken = take(engine, owner, 1, settings.worker_lease)
+        try:
+            taken = take(engine, owner, 1, settings.worker_lease)
+            empty = not taken and until_empty and pending(engine, workable=True) == 0
+        except sa.exc.DBAPIError as exc:
+            if not disconnected(exc):
+                raise
+            lost = lost or time.monotonic()
+            if until_empty and time.monotonic() - lost > settings.worker_lease:
+                raise StorageError(storage_problem(exc)[0]) from None
+            pause = min(max(pause, poll) * 2, 30.0)
+            stop.wait(pause)
+            continue
+        pause, lost = poll, None
         if taken:
             yield from taken
             continue
-        if until_empty and pending(engine) == 0:
+        if empty:
             return
         stop.wait(poll)
 
@@ -258,13 +288,21 @@ class Leased:
 class QueueState:
     pending: int
     failed: int
-    leased: list[Leased]
+    leased: list[Leased]  # the first `top` of them
     workers: list[Worker]
+    extracting: int = 0  # pending articles under a lease that has not run out
 
 
 def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
-    since = utcnow() - timedelta(seconds=settings.worker_lease)
+    now = utcnow()
+    since = now - timedelta(seconds=settings.worker_lease)
+    held = sa.and_(
+        Article.extraction_state == "pending",
+        Article.lease_owner.is_not(None),
+        Article.lease_expires_at >= now,
+    )
     with Session(engine) as session:
+        extracting = session.exec(select(func.count()).select_from(Article).where(held)).one()
         counts = dict(
             session.exec(
                 select(Article.extraction_state, func.count())
@@ -274,7 +312,7 @@ def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
         )
         leased = session.exec(
             select(Article.id, Article.lease_owner, Article.leased_at, Article.lease_expires_at)
-            .where(Article.extraction_state == "pending", Article.lease_owner.is_not(None))
+            .where(held)
             .order_by(Article.leased_at)
             .limit(top)
         ).all()
@@ -285,7 +323,8 @@ def state(engine: Engine, settings: Settings, *, top: int = 20) -> QueueState:
         counts.get("pending", 0),
         counts.get("failed", 0),
         [Leased(*row) for row in leased],
-        list(workers),
+        [w for w in workers if not lease._dead(w.owner)],  # killed here: gone at once
+        extracting,
     )
 
 
@@ -313,7 +352,13 @@ async def work(
     stop = stop or threading.Event()
     owner = owner or lease.new_owner()
     with sqlite_worker_lock(engine):
-        register(engine, owner, concurrency)
+        from tracker.db import StorageError, storage_problem
+        from tracker.ingest import retrying
+
+        try:  # the first write: a full disk or a read-only database is said, not a traceback
+            retrying(lambda: register(engine, owner, concurrency))  # (a dropped connection)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(storage_problem(exc)[0]) from None
         beating = threading.Event()
 
         def beat() -> None:
@@ -335,6 +380,7 @@ async def work(
                 owner=owner,
                 read_ahead=concurrency,
                 stop=stop,
+                match_at_once=not until_empty,  # a service: compare as it goes
             )
         finally:
             beating.set()
