@@ -361,6 +361,11 @@ async def run_batch(
                 return
             if report.stopped or (stop is not None and stop.is_set()):
                 return
+            if item.article_id is not None and (
+                skip := nothing_to_do(item, force=force, retry_failed=retry_failed or force)
+            ):  # as the reader found it: no lease, no write (a re-import of 1,000 is reads)
+                done(outcome_report(item, skip))
+                continue
             try:  # the lease, before any model call
                 claimed = await loop.run_in_executor(
                     writer,
