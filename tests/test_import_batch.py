@@ -214,6 +214,17 @@ def test_dry_run_reads_and_estimates_without_calls_or_writes(cli, tmp_path):
     assert plan["prompt_tokens"] > 4 * 300 and plan["cost_usd"] > 0
     assert _states(settings) == {}
 
+    # Through the Batch API the same requests cost half, and the estimate says so.
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(tmp_path, fake, price_input_per_mtok=1.0, price_output_per_mtok=2.0)
+        batch = cli(settings, "import", str(folder), "--dry-run", "--batch-api", "--json")
+        shown = cli(settings, "import", str(folder), "--dry-run", "--batch-api")
+        assert fake.requests == []
+    batch_plan = json.loads(batch.stdout)
+    assert batch_plan["prompt_tokens"] == plan["prompt_tokens"] and batch_plan["batch_api"]
+    assert batch_plan["cost_usd"] == pytest.approx(plan["cost_usd"] / 2, abs=1e-6)
+    assert "at the Batch API's price" in shown.stderr
+
 
 def test_usage_errors_exit_2(cli, tmp_path):
     with FakeLLM() as fake:

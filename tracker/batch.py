@@ -501,6 +501,7 @@ class Plan:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
+    batch_api: bool = False  # priced as the Batch API's (re-asks, not estimated, are not)
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
@@ -521,9 +522,11 @@ def plan_batch(
     *,
     force: bool = False,
     retry_failed: bool = False,
+    batch_api: bool = False,
 ) -> Plan:
     """Read, validate, de-duplicate, count and estimate tokens for an import, skipping
-    exactly what the real run would skip (the same rule: `ingest.nothing_to_do`)."""
+    exactly what the real run would skip (the same rule: `ingest.nothing_to_do`).
+    `batch_api`: the first requests go through the Batch API, at its price."""
     plan = Plan()
     prompts = load_prompts()
     overhead = len(prompts.system) + len(prompts.user.template)
@@ -563,5 +566,13 @@ def plan_batch(
             plan.chunks += len(chunks)
             plan.prompt_tokens += sent
             plan.completion_tokens += int(sent * ANSWER_SHARE)
-    plan.cost_usd = cost_usd(settings, plan.prompt_tokens, plan.completion_tokens)
+    batched = (plan.prompt_tokens, plan.completion_tokens) if batch_api else (0, 0)
+    plan.cost_usd = cost_usd(
+        settings,
+        plan.prompt_tokens,
+        plan.completion_tokens,
+        batch_prompt_tokens=batched[0],
+        batch_completion_tokens=batched[1],
+    )
+    plan.batch_api = batch_api
     return plan

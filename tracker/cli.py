@@ -249,7 +249,7 @@ def import_(
     if dry_run:
         plan = plan_batch(
             engine, itertools.chain(items, stored), settings, force=force,
-            retry_failed=retry_failed,
+            retry_failed=retry_failed, batch_api=batch_api,
         )  # fmt: skip
         _print_plan(plan, as_json)
         raise typer.Exit(1 if plan.invalid else 0)
@@ -528,6 +528,8 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
     for error in plan.invalid:
         _err(f"  ✗ {_line(error.source)}: {_line(error.reason)}")
     cost = f", about ${plan.cost_usd:.4f}" if plan.cost_usd is not None else ""
+    if cost and plan.batch_api:
+        cost += " at the Batch API's price"
     _err(
         f"Dry run: {plan.articles} article(s) read, {len(plan.invalid)} unreadable; "
         f"{plan.new} to extract, {plan.already_extracted} already extracted, "
