@@ -490,6 +490,33 @@ def test_feed_to_claim_to_a_repeated_fact_checked_claim_raises_one_alert(engine,
     assert len(web.posted("/hooks/T0001/B0002/s3cr3tT0kenXYZ")) == 1
 
 
+def test_with_a_worker_running_watch_leaves_extraction_to_the_workers(engine, web):
+    """A `tracker worker` is alive: the pass stores the new page as a pending article and
+    leaves it in the queue; the alert comes on the pass after a worker stored its claims."""
+    from tracker import lease
+    from tracker.workqueue import register, work
+
+    import_factchecks(engine, [FACT_CHECK])
+    page(web, "/budget", "Budget talks", BUDGET)
+    add_feed(engine, feed(web, "/rss", rss([("b1", web.url("/budget"), "Budget")])), "Gazette")
+    settings = settings_for(engine)
+    register(engine, lease.new_owner(), 2)  # a worker of this (living) process
+
+    first = run_pass(engine, settings)
+
+    assert (first.pages_read, first.extracted, first.queued, first.alerts) == (1, 0, 1, 0)
+    assert "1 queued for the workers" in describe_pass(first)[-1]
+    [article] = articles(engine)
+    assert article.extraction_state == "pending"
+
+    asyncio.run(work(engine, settings, concurrency=2, until_empty=True, poll=0.1))
+    second = run_pass(engine, settings)
+
+    assert (second.pages_read, second.queued, second.alerts) == (0, 0, 1)
+    [alert] = alerts(engine)
+    assert alert.kind == "fact_check" and alert.verdict == "Misleading"
+
+
 def test_a_repeat_of_a_claim_the_desk_checked_raises_an_alert_and_an_open_one_does_not(engine, web):
     page(web, "/budget", "Budget talks", BUDGET)
     page(web, "/rally", "Mayor on the stump", REPEAT)

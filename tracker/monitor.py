@@ -63,6 +63,7 @@ class PassReport:
     pages_waiting: int = 0  # not asked: their site did not answer earlier in the pass
     extracted: int = 0
     extraction_failed: list[tuple[int, str]] = field(default_factory=list)
+    queued: int = 0  # articles left for the workers (`tracker worker` is running)
     alerts: int = 0
     delivery: Delivery = field(default_factory=Delivery)
     requests: int = 0
@@ -115,6 +116,7 @@ def run_pass(
         handed = (hand or hand_off)(engine, article_ids, settings)
         report.extracted = handed.extracted
         report.extraction_failed = handed.failed
+        report.queued = handed.queued
     report.alerts = len(raise_alerts(engine, settings, now=now))
     report.delivery = deliver(engine, settings, now=now)
     report.seconds = time.monotonic() - started
@@ -416,15 +418,21 @@ def _unfinished(engine: Engine) -> list[int]:
 class HandOff:
     extracted: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)  # (article id, reason)
+    queued: int = 0  # left in the queue for the workers
 
 
 def hand_off(engine: Engine, article_ids: list[int], settings: Settings) -> HandOff:
-    """Extract these stored articles' claims. Everything `watch` finds goes through here:
-    in process for now, through the same batch importer as `tracker import` (leases, one
-    transaction per article, matching); with a work queue this becomes "enqueue", and the
-    alerts follow whenever the workers have stored the claims (`alerts.raise_alerts` looks
-    for extracted articles, not for this function's result)."""
+    """Extract these stored (pending) articles' claims. Everything `watch` finds goes
+    through here. When a worker is alive (`tracker worker`, on any machine), they stay in
+    the queue for the workers; else they are extracted in this process, through the same
+    batch importer as `tracker import` (leases, one transaction per article, matching).
+    Either way the alerts follow once the claims are stored and compared
+    (`alerts.raise_alerts` looks for such articles, not for this function's result)."""
     from tracker.batch import run_batch
+    from tracker.workqueue import worker_running
+
+    if worker_running(engine, settings):
+        return HandOff(queued=len(article_ids))
 
     report = asyncio.run(
         run_batch(engine, list(article_ids), settings, concurrency=settings.concurrency)
@@ -514,7 +522,9 @@ def describe_pass(report: PassReport) -> list[str]:
             if report.pages_waiting
             else ""
         )
-        + f"; {report.extracted} articles extracted; "
+        + f"; {report.extracted} articles extracted"
+        + (f", {report.queued} queued for the workers" if report.queued else "")
+        + "; "
         f"{report.alerts} alerts raised, {report.delivery.sent} sent; "
         f"{report.requests} requests, {report.seconds:.1f} s"
     )
