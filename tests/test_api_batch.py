@@ -309,3 +309,145 @@ def test_a_server_without_the_batch_api_leaves_the_articles_pending_and_free(cli
     with Session(engine) as session:
         assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
         assert session.exec(select(ApiBatch.status)).one() == "abandoned"
+
+
+def _uploaded(fake: FakeLLM) -> list[bytes]:
+    return [f["content"] for f in fake.files.values() if f["object"]["purpose"] == "batch"]
+
+
+def test_a_run_over_the_request_limit_is_split_into_batches(cli, db_url, tmp_path):
+    folder = _articles(tmp_path / "in", 7)
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake, batch_max_requests=3)
+        result = cli(settings, "import", str(folder), "--batch-api", "--json")
+        assert result.exit_code == 0, result.output
+        assert [b["request_counts"]["total"] for b in fake.batches.values()] == [3, 3, 1]
+        assert {b["status"] for b in fake.batches.values()} == {"completed"}
+        assert len(fake.batch_lines) == 7 and fake.chat_requests == []
+        assert len(_uploaded(fake)) == 3
+    engine = get_engine(db_url)
+    assert _states(engine) == {"extracted": 7}
+    with Session(engine) as session:
+        stored = session.exec(select(ApiBatch).order_by(ApiBatch.id)).all()
+        requests = session.exec(select(ApiBatchRequest)).all()
+        calls = session.exec(select(ModelCall)).all()
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+    assert [(b.status, b.requests_total) for b in stored] == [("completed", 3)] * 2 + [
+        ("completed", 1)
+    ]
+    assert all(b.collected_at is not None and b.collector is None for b in stored)
+    assert len({r.article_id for r in requests}) == 7 and len(requests) == 7
+    assert sorted(c.article_id for c in calls) == sorted({c.article_id for c in calls})
+    assert {c.batch_id for c in calls} == set(fake.batches)
+    assert _summary(result)["extracted"] == 7
+
+    listed = cli(settings, "batches")
+    assert listed.exit_code == 0
+    assert all(provider in listed.output for provider in fake.batches)
+
+
+def test_the_byte_limit_splits_too_and_an_article_over_it_alone_is_its_error(cli, db_url, tmp_path):
+    small = {"chunk_chars": 500, "chunk_overlap_chars": 100}
+    probe = tmp_path / "probe"
+    probe.mkdir()  # (a text of the same length as the others, not one of them)
+    (probe / "probe.txt").write_text(
+        "Officials said 9 bridges in district 8 need urgent repairs this year. "
+        "The council will vote on the plan on March 20."
+    )
+    folder = _articles(tmp_path / "in", 3)
+    sentence = "The council said repairs on bridge {} would cost more than planned this year. "
+    long = "".join(sentence.format(i) for i in range(60))
+    (folder / "story-001-long.txt").write_text(long)  # read second: the first batch goes on
+    with FakeLLM(respond=first_sentence_claim) as fake:
+        first = cli(_settings(db_url, fake, **small), "import", str(probe), "--batch-api")
+        assert first.exit_code == 0, first.output
+        (line,) = _uploaded(fake)  # one article, one request: the size of one line
+        limit = int(len(line) * 2.5)
+        settings = _settings(db_url, fake, batch_max_bytes=limit, **small)
+        result = cli(settings, "import", str(folder), "--batch-api", "--json")
+        assert result.exit_code == 1, result.output  # the long article was not extracted
+        files = _uploaded(fake)[1:]
+        assert len(files) == 2 and all(len(f) <= limit for f in files)
+        assert [b["request_counts"]["total"] for b in fake.batches.values()] == [1, 2, 1]
+        assert len(fake.batch_lines) == 4 and fake.chat_requests == []
+    engine = get_engine(db_url)
+    assert _states(engine) == {"extracted": 4, "pending": 1}
+    with Session(engine) as session:
+        big = session.exec(select(Article).where(Article.extraction_state == "pending")).one()
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+    assert "more than one batch may hold" in big.extraction_error
+    assert f"TRACKER_BATCH_MAX_BYTES={limit}" in big.extraction_error
+    (failure,) = _summary(result)["failures"]
+    assert "story-001-long.txt" in failure["source"]
+
+
+@pytest.mark.parametrize("how", ["batches --resume", "import again"])
+def test_a_killed_import_of_several_batches_is_resumed_without_submitting_again(
+    tmp_path, db_url, how
+):
+    folder = _articles(tmp_path / "in", 5)
+    with FakeLLM(respond=first_sentence_claim, batch_hold=True) as fake:
+        command, env = _process(tmp_path, db_url, fake, "import", str(folder), "--batch-api", "-q")
+        env["TRACKER_BATCH_MAX_REQUESTS"] = "2"
+        process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+        engine = get_engine(db_url)
+        deadline = time.monotonic() + 60
+        while (batch := _submitted(engine)) is None or batch.status != "in_progress":
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the batch was never submitted"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)  # (all three submitted before the first wait)
+        process.wait()
+        assert len(fake.batches) == 3
+        with Session(engine) as session:
+            stored = session.exec(select(ApiBatch).order_by(ApiBatch.id)).all()
+            owners = session.exec(select(Article.lease_owner)).all()
+        assert sorted(owners) == sorted(
+            [lease_name(stored[0].id)] * 2 + [lease_name(stored[1].id)] * 2
+            + [lease_name(stored[2].id)]
+        )  # fmt: skip
+
+        fake.batch_hold = False
+        args = ["batches", "--resume"] if how == "batches --resume" else [
+            "import", str(folder), "--batch-api",
+        ]  # fmt: skip
+        command, env = _process(tmp_path, db_url, fake, *args)
+        env["TRACKER_BATCH_MAX_REQUESTS"] = "2"
+        resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(fake.batches) == 3  # collected, none submitted again
+        assert len(fake.batch_lines) == 5 and fake.chat_requests == []
+    assert _states(engine) == {"extracted": 5}
+    with Session(engine) as session:
+        stored = session.exec(select(ApiBatch)).all()
+        assert session.exec(select(func.count()).select_from(Claim)).one() == 5
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+    assert [(b.status, b.collector) for b in stored] == [("completed", None)] * 3
+
+
+class _RefusesTheSecondBatch(FakeLLM):
+    """The fake server, refusing (a hand-written 400) any batch after the first."""
+
+    def _create_batch(self, body):
+        if self.batches:
+            message = {"error": {"message": "Enqueued token limit reached for gpt-4.1-mini",
+                                 "type": "invalid_request_error", "code": None}}  # fmt: skip
+            return 400, json.dumps(message).encode(), "application/json"
+        return super()._create_batch(body)
+
+
+def test_a_later_batch_refused_stops_the_run_after_collecting_the_first(cli, db_url, tmp_path):
+    folder = _articles(tmp_path / "in", 7)
+    with _RefusesTheSecondBatch(respond=first_sentence_claim) as fake:
+        settings = _settings(db_url, fake, batch_max_requests=3)
+        result = cli(settings, "import", str(folder), "--batch-api")
+        assert len(fake.batches) == 1 and len(fake.batch_lines) == 3
+    assert result.exit_code == 2, result.output
+    assert "Stopped early: the server refused the batch: Enqueued token limit" in result.output
+    engine = get_engine(db_url)
+    assert _states(engine) == {"extracted": 3, "pending": 4}  # the rest for a later run
+    with Session(engine) as session:
+        statuses = session.exec(select(ApiBatch.status).order_by(ApiBatch.id)).all()
+        assert session.exec(select(Article).where(Article.lease_owner.is_not(None))).all() == []
+    assert statuses == ["completed", "abandoned"]

@@ -1,10 +1,13 @@
 """The OpenAI Batch API for archives: `tracker import --batch-api` and `tracker batches`.
 
-The first request about each chunk of each article goes into one JSONL file, uploaded
+The first request about each chunk of each article goes into a JSONL file, uploaded
 (`/v1/files`) and submitted (`/v1/batches`): half the price of ordinary calls, and no rate
-limit to manage. Each answer then takes the path of an ordinary call's answer
-(`ModelClient.check_answer`, then `extract_claims`: validation, grounding, re-asks, which
-are ordinary calls) and is stored by `ingest.store`; the new claims are matched at the end.
+limit to manage. A run over `batch_max_requests` or `batch_max_bytes` (under the server's
+limits, 50,000 requests and 200 MB) is split into several batches, article by article,
+each submitted once full and collected in turn. Each answer then takes the path of an
+ordinary call's answer (`ModelClient.check_answer`, then `extract_claims`: validation,
+grounding, re-asks, which are ordinary calls) and is stored by `ingest.store`; the new
+claims are matched at the end.
 
 Resumable: the batch and one row per request are stored before any wait, and the batch's
 articles hold a lease named `batch-api:<id>` for the whole completion window, so neither
@@ -171,6 +174,36 @@ def _key(messages: list[dict[str, str]]) -> str:
     return json.dumps(messages, sort_keys=True, ensure_ascii=False)
 
 
+@dataclass
+class _Pending:
+    """A batch this run is filling: its JSONL lines and request rows, and the articles
+    with nothing to ask (leased to it all the same)."""
+
+    id: int
+    lines: list[bytes] = field(default_factory=list)
+    rows: list[ApiBatchRequest] = field(default_factory=list)
+    empty: list[Job] = field(default_factory=list)
+    size: int = 0  # bytes of JSONL
+
+
+def _lines(
+    batch_id: int, article_id: int, bodies: list[dict[str, Any]]
+) -> tuple[list[bytes], list[ApiBatchRequest]]:
+    """An article's first requests as the batch's JSONL lines, and their rows."""
+    lines: list[bytes] = []
+    rows: list[ApiBatchRequest] = []
+    for number, body in enumerate(bodies, 1):
+        custom_id = f"article-{article_id}-chunk-{number}-batch-{batch_id}"
+        line = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+        lines.append((json.dumps(line, ensure_ascii=False) + "\n").encode())
+        rows.append(
+            ApiBatchRequest(
+                batch_id=batch_id, custom_id=custom_id, article_id=article_id, chunk=number
+            )
+        )
+    return lines, rows
+
+
 class BatchApiRun:
     """One run of the Batch API path: submit, wait, collect; or resume and cancel.
 
@@ -236,17 +269,47 @@ class BatchApiRun:
     async def import_items(
         self, items: Iterable[Item | int], *, force: bool = False, retry_failed: bool = False
     ) -> BatchReport:
-        """Collect the batches earlier runs left, then submit one for what still needs
-        extracting among `items`, wait for it and collect it."""
+        """Collect the batches earlier runs left, then submit batches for what still needs
+        extracting among `items` (a new one whenever the next article would take one past
+        TRACKER_BATCH_MAX_REQUESTS or TRACKER_BATCH_MAX_BYTES), wait for them and collect
+        them in turn."""
         for batch_id in open_batches(self.engine):
             await self.resume(batch_id)
-        batch_id = await self._db(self._new_batch, force)
-        self._preparing = batch_id
-        owner = lease_name(batch_id)
+        submitted: list[int] = []
+        try:
+            await self._fill(items, submitted, force=force, retry_failed=retry_failed)
+        except BatchApiError as refused:
+            if not submitted:
+                raise
+            # The batches already at the server still run: collected below, then the stop.
+            self.report.stopped = str(refused)
+            self.on_status(
+                f"{refused}; its articles are pending. Collecting the {len(submitted)} "
+                "batch(es) already submitted."
+            )
+        for batch_id in submitted:
+            if not await self._db(self._take, batch_id):  # (its claim lapsed meanwhile)
+                self.on_status(f"Batch {batch_id} is being collected by another run; left to it.")
+                continue
+            await self._follow(batch_id)
+        return self.report
+
+    async def _fill(
+        self, items: Iterable[Item | int], submitted: list[int], *, force: bool, retry_failed: bool
+    ) -> None:
+        """Claim the articles for a batch and write their requests, submitting the batch
+        when the next article would overflow it and going on with a new one. An article's
+        requests all go into one batch; one too big for any batch is that article's error.
+        The ids of the batches sent to the server are added to `submitted`."""
+        from tracker.schemas import response_schema
+
+        limit, room = self.settings.batch_max_requests, self.settings.batch_max_bytes
+        current = await self._start(force)
         leased = self.settings.model_copy(update={"worker_lease": LEASE_SECONDS})
-        jobs: list[Job] = []
         seen_texts: set[str] = set()
         seen_ids: set[int] = set()
+        client: ModelClient | None = None
+        schema = response_schema()
         for item in items:
             prepared = await self._db(_prepare, self.engine, item, seen_texts, seen_ids)
             if isinstance(prepared, ItemReport):
@@ -257,9 +320,10 @@ class BatchApiRun:
                 self.report.stopped = prepared.report.error
                 break
             job = prepared
+            owner = lease_name(current.id)
             claimed = await self._db(
-                lambda j=job: claim(
-                    self.engine, j, owner, leased, force=force, retry_failed=retry_failed or force
+                lambda j=job, o=owner: claim(
+                    self.engine, j, o, leased, force=force, retry_failed=retry_failed or force
                 )
             )
             if isinstance(claimed, ImportOutcome):
@@ -275,14 +339,55 @@ class BatchApiRun:
                 continue
             assert claimed.article_id is not None
             self.sources[claimed.article_id] = claimed.source
-            jobs.append(claimed)
-        if not jobs:
-            await self._db(self._forget, batch_id)
+            client = client or self._model(self.settings)
+            bodies = [
+                request_body(self.settings, messages, schema, client.format)
+                for messages in first_requests(claimed.text, claimed.title, self.settings)
+            ]
+            if not bodies:  # nothing to ask (e.g. the prefilter kept no paragraph)
+                current.empty.append(claimed)
+                continue
+            lines, rows = _lines(current.id, claimed.article_id, bodies)
+            size = sum(map(len, lines))
+            if (
+                len(lines) <= limit
+                and size <= room
+                and current.lines
+                and (len(current.lines) + len(lines) > limit or current.size + size > room)
+            ):  # full: sent now, and this article starts the next batch
+                await self._submit(current)
+                submitted.append(current.id)
+                current = await self._start(force)
+                await self._db(self._move, claimed.article_id, owner, lease_name(current.id))
+                claimed.lease_owner = lease_name(current.id)
+                lines, rows = _lines(current.id, claimed.article_id, bodies)
+                size = sum(map(len, lines))
+            if len(lines) > limit or size > room:  # alone: no batch could hold it
+                reason = (
+                    f"its {len(lines)} request(s) ({size:,} bytes of JSONL) are more than one "
+                    f"batch may hold (TRACKER_BATCH_MAX_REQUESTS={limit}, "
+                    f"TRACKER_BATCH_MAX_BYTES={room}): it is pending, for an import without "
+                    "--batch-api"
+                )
+                answered = _Answered(client, self.settings, "", client.format)
+                await self._extract_and_store(
+                    claimed, answered, ExtractionFailed(reason, [], pending=True)
+                )
+                continue
+            current.lines += lines
+            current.rows += rows
+            current.size += size
+        if not current.lines and not current.empty:
+            await self._db(self._forget, current.id)
             self._preparing = None
-            return self.report
-        await self._submit(batch_id, jobs)
-        await self._follow(batch_id)
-        return self.report
+        elif await self._submit(current):
+            submitted.append(current.id)
+
+    async def _start(self, force: bool) -> _Pending:
+        """A new batch row, which this run fills before submitting it."""
+        batch_id = await self._db(self._new_batch, force)
+        self._preparing = batch_id
+        return _Pending(batch_id)
 
     def _new_batch(self, force: bool) -> int:
         options = {name: getattr(self.settings, name) for name in OPTIONS} | {"force": force}
@@ -305,39 +410,27 @@ class BatchApiRun:
         with session_scope(self.engine) as session:
             session.exec(sa.delete(ApiBatch).where(ApiBatch.id == batch_id))
 
-    async def _submit(self, batch_id: int, jobs: list[Job]) -> None:
+    def _move(self, article_id: int, owner: str, to: str) -> None:
+        """An article's lease handed from a full batch to the next one."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(Article)
+                .where(Article.id == article_id, Article.lease_owner == owner)
+                .values(lease_owner=to)
+            )
+
+    async def _submit(self, pending: _Pending) -> bool:
         """The requests stored, then uploaded and submitted; the provider's ids stored at
-        once. A refusal abandons the batch: its articles are pending again."""
+        once. A refusal abandons the batch: its articles are pending again. False when
+        there was nothing to send (only articles with nothing to ask)."""
         import openai
 
         from tracker.prompts import load_prompts
-        from tracker.schemas import response_schema
 
+        batch_id, rows = pending.id, pending.rows
         client = self._model(self.settings)
-        fmt, schema = client.format, response_schema()
-        lines: list[dict[str, Any]] = []
-        rows: list[ApiBatchRequest] = []
-        empty: list[Job] = []
-        for job in jobs:
-            assert job.article_id is not None
-            requests = first_requests(job.text, job.title, self.settings)
-            if not requests:
-                empty.append(job)  # nothing to ask (e.g. the prefilter kept no paragraph)
-            for number, messages in enumerate(requests, 1):
-                custom_id = f"article-{job.article_id}-chunk-{number}-batch-{batch_id}"
-                body = request_body(self.settings, messages, schema, fmt)
-                lines.append(
-                    {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
-                )
-                rows.append(
-                    ApiBatchRequest(
-                        batch_id=batch_id,
-                        custom_id=custom_id,
-                        article_id=job.article_id,
-                        chunk=number,
-                    )
-                )
-        for job in empty:
+        fmt = client.format
+        for job in pending.empty:
             await self._extract_and_store(job, _Answered(client, self.settings, "", fmt), None)
 
         def stored_requests() -> None:
@@ -351,14 +444,14 @@ class BatchApiRun:
 
         articles = len({row.article_id for row in rows})
         await self._db(stored_requests)
-        if not lines:
+        if not pending.lines:
             self._preparing = None
             await self._db(self._finish, batch_id, "completed", None)
-            return
-        content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+            return False
+        content = b"".join(pending.lines)
         try:
             uploaded = await client.client.files.create(
-                file=(f"tracker-batch-{batch_id}.jsonl", content.encode(), "application/jsonl"),
+                file=(f"tracker-batch-{batch_id}.jsonl", content, "application/jsonl"),
                 purpose="batch",
             )
             await self._db(self._update, batch_id, {"input_file_id": uploaded.id})
@@ -377,9 +470,10 @@ class BatchApiRun:
         await self._db(self._record_remote, batch_id, remote, {"submitted_at": utcnow()})
         self.submitted += 1
         self.on_status(
-            f"Batch {batch_id} submitted ({remote.id}): {len(lines)} request(s) for "
+            f"Batch {batch_id} submitted ({remote.id}): {len(pending.lines)} request(s) for "
             f"{articles} article(s), answered within 24 h at half the price."
         )
+        return True
 
     # --- Waiting and collecting -----------------------------------------------------------
 
@@ -741,6 +835,12 @@ class BatchApiRun:
         if remote.status in ENDED:
             values["finished_at"] = values.get("finished_at") or utcnow()
         self._update(batch_id, values)
+        with self.engine.begin() as conn:  # the other batches this run will follow, too
+            conn.execute(
+                sa.update(ApiBatch)
+                .where(ApiBatch.collector == self.collector, ApiBatch.collected_at.is_(None))
+                .values(collector_expires_at=values["collector_expires_at"])
+            )
 
     def _uncollected(self, batch_id: int) -> list[ApiBatchRequest]:
         with Session(self.engine) as session:

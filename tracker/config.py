@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # `tracker import --batch-api`: seconds between two looks at a running batch (the wait
     # grows from this up to ten times it; a batch takes minutes to hours).
     batch_poll_interval: float = Field(default=30.0, gt=0)
+    # The most one batch holds: the Batch API refuses over 50,000 requests or a 200 MB
+    # input file, so a run splits its requests into several batches within these.
+    batch_max_requests: int = Field(default=50_000, gt=0)
+    batch_max_bytes: int = Field(default=190_000_000, gt=0)
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 
