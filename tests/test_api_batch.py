@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from tests.conftest import TEST_KEY, make_settings
 from tests.fakellm import FakeLLM, Reply, article_text, claims_reply, error, first_sentence_claim
 from tests.test_import_batch import _articles, _import_process
+from tests.test_workers import _states
 from tracker.apibatch import lease_name
 from tracker.cli import app
 from tracker.db import get_engine
@@ -42,15 +43,6 @@ def _settings(db_url: str, fake: FakeLLM, **values):
               "batch_poll_interval": 0.01, "price_input_per_mtok": 0.40,
               "price_output_per_mtok": 1.60, **values}  # fmt: skip
     return make_settings(db_url, openai_base_url=fake.base_url, **values)
-
-
-def _states(engine) -> dict[str, int]:
-    with Session(engine) as session:
-        return dict(
-            session.exec(
-                select(Article.extraction_state, func.count()).group_by(Article.extraction_state)
-            ).all()
-        )
 
 
 def _summary(result) -> dict:

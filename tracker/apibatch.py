@@ -327,15 +327,7 @@ class BatchApiRun:
                 )
             )
             if isinstance(claimed, ImportOutcome):
-                self._done(
-                    ItemReport(
-                        job.source,
-                        claimed.state,
-                        claimed.article_id,
-                        claimed.title,
-                        error=claimed.error,
-                    )
-                )
+                self._done(ItemReport.of(job, claimed))
                 continue
             assert claimed.article_id is not None
             self.sources[claimed.article_id] = claimed.source
@@ -665,22 +657,7 @@ class BatchApiRun:
                 failure = failed
         extracted = Extracted(job, answered.settings, result=result, failure=failure)
         outcome = await self._db(store_outcome, self.engine, extracted)
-        self._done(
-            ItemReport(
-                job.source,
-                outcome.state,
-                outcome.article_id,
-                outcome.title,
-                outcome.claims,
-                outcome.dropped,
-                outcome.error,
-                outcome.prompt_tokens,
-                outcome.completion_tokens,
-                drop_reasons=outcome.drop_reasons,
-                batch_prompt_tokens=outcome.batch_prompt_tokens,
-                batch_completion_tokens=outcome.batch_completion_tokens,
-            )
-        )
+        self._done(ItemReport.of(job, outcome))
 
     def _problem(
         self, line: dict[str, Any] | None, status: str, custom_id: str
@@ -869,11 +846,7 @@ class BatchApiRun:
         """The batch collected: its leases given back (what no answer reached stays
         pending), its status final."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(Article)
-                .where(Article.lease_owner == lease_name(batch_id))
-                .values(lease_owner=None, lease_expires_at=None, leased_at=None)
-            )
+            lease.release_all(conn, lease_name(batch_id))
             conn.execute(
                 sa.update(ApiBatch)
                 .where(ApiBatch.id == batch_id)
@@ -889,11 +862,7 @@ class BatchApiRun:
     def _abandon(self, batch_id: int, reason: str) -> None:
         """A batch that never reached the server: its articles free and pending."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(Article)
-                .where(Article.lease_owner == lease_name(batch_id))
-                .values(lease_owner=None, lease_expires_at=None, leased_at=None)
-            )
+            lease.release_all(conn, lease_name(batch_id))
             conn.execute(
                 sa.update(ApiBatch)
                 .where(ApiBatch.id == batch_id)

@@ -150,6 +150,25 @@ class ItemReport:
     batch_prompt_tokens: int = 0  # of the tokens, those answered by a Batch API batch
     batch_completion_tokens: int = 0
 
+    @classmethod
+    def of(cls, job: Job, outcome: ImportOutcome) -> ItemReport:
+        """The report of a job's outcome (stored, failed, or nothing to do)."""
+        return cls(
+            job.source,
+            outcome.state,
+            outcome.article_id,
+            outcome.title,
+            outcome.claims,
+            outcome.dropped,
+            outcome.error,
+            outcome.prompt_tokens,
+            outcome.completion_tokens,
+            warnings=job.warnings,
+            drop_reasons=outcome.drop_reasons,
+            batch_prompt_tokens=outcome.batch_prompt_tokens,
+            batch_completion_tokens=outcome.batch_completion_tokens,
+        )
+
 
 @dataclass
 class BatchReport:
@@ -299,23 +318,6 @@ async def run_batch(
             report.stopped = f"the database cannot be written: {reason}"
         halt.set()
 
-    def outcome_report(job: Job, outcome: ImportOutcome) -> ItemReport:
-        return ItemReport(
-            job.source,
-            outcome.state,
-            outcome.article_id,
-            outcome.title,
-            outcome.claims,
-            outcome.dropped,
-            outcome.error,
-            outcome.prompt_tokens,
-            outcome.completion_tokens,
-            warnings=job.warnings,
-            drop_reasons=outcome.drop_reasons,
-            batch_prompt_tokens=outcome.batch_prompt_tokens,
-            batch_completion_tokens=outcome.batch_completion_tokens,
-        )
-
     def failed(job: Job, exc: BaseException) -> ItemReport:
         """A database step that failed: the item's one-line error (no SQL, no text)."""
         reason, lasting = storage_problem(exc)
@@ -335,7 +337,7 @@ async def run_batch(
         job = extracted.job
         try:
             outcome = await loop.run_in_executor(writer, watched, store, engine, extracted)
-            done(outcome_report(job, outcome))
+            done(ItemReport.of(job, outcome))
             if outcome.claims:
                 matcher.stored_one()
         except Exception as exc:  # e.g. the database is gone: this item fails
@@ -364,7 +366,7 @@ async def run_batch(
             if item.article_id is not None and (
                 skip := nothing_to_do(item, force=force, retry_failed=retry_failed or force)
             ):  # as the reader found it: no lease, no write (a re-import of 1,000 is reads)
-                done(outcome_report(item, skip))
+                done(ItemReport.of(item, skip))
                 continue
             try:  # the lease, before any model call
                 claimed = await loop.run_in_executor(
@@ -378,7 +380,7 @@ async def run_batch(
                 done(failed(item, exc))
                 continue
             if isinstance(claimed, ImportOutcome):  # nothing to do, or another run's
-                done(outcome_report(item, claimed))
+                done(ItemReport.of(item, claimed))
                 continue
             assert claimed.article_id is not None
             if stop is not None and stop.is_set():  # stopped while this was being claimed
@@ -392,7 +394,7 @@ async def run_batch(
                     claimed, settings, failure=ExtractionFailed(_unexpected(exc), [])
                 )
             if isinstance(extracted, ImportOutcome):  # (claim checked this already)
-                done(outcome_report(claimed, extracted))
+                done(ItemReport.of(claimed, extracted))
                 continue
             if extracted.failure and extracted.failure.fatal and not report.stopped:
                 report.stopped = extracted.failure.reason

@@ -164,14 +164,19 @@ def renew(engine: Engine, article_ids: Iterable[int], owner: str, seconds: float
         )
 
 
-def release_all(engine: Engine, owner: str) -> None:
-    """Give back every lease `owner` still holds (the end of a run, or Ctrl-C)."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(Article)
-            .where(Article.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None, leased_at=None)
-        )
+def release_all(bind: Engine | Connection, owner: str) -> None:
+    """Give back every lease `owner` still holds (the end of a run, or Ctrl-C); on a
+    connection, in its transaction."""
+    statement = (
+        sa.update(Article)
+        .where(Article.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None, leased_at=None)
+    )
+    if isinstance(bind, Connection):
+        bind.execute(statement)
+        return
+    with bind.begin() as conn:
+        conn.execute(statement)
 
 
 def renew_all(engine: Engine, owner: str, seconds: float) -> None:

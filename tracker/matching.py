@@ -527,13 +527,10 @@ def _record_round(
 
 
 def _still_waiting(session: Session, ids: list[int]) -> set[int]:
-    """Which of these claims no other matcher has recorded, held until the transaction
-    ends (SQLite: its write lock, taken now; PostgreSQL: the rows)."""
+    """Which of these claims no other matcher has recorded (SQLite), held until the
+    transaction ends: its write lock is taken first."""
+    session.exec(sa.text("UPDATE claim SET id = id WHERE 0"))
     query = select(Claim.id).where(Claim.id.in_(ids), Claim.matched_at.is_(None))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    else:
-        session.exec(sa.text("UPDATE claim SET id = id WHERE 0"))
     return set(session.exec(query).all())
 
 
