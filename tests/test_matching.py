@@ -327,3 +327,53 @@ def test_two_workers_committing_out_of_order_still_match_their_claims(engine, db
         matches = session.exec(select(ClaimMatch)).all()
         waiting = session.exec(select(Claim).where(Claim.matched_at.is_(None))).all()
     assert len(matches) == 1 and waiting == []
+
+
+def _store(engine, text: str, title: str) -> int:
+    """An article with one claim, stored without matching (as an import's writer does)."""
+    from tracker.ingest import add_article
+
+    article, _ = add_article(engine, ArticleCreate(text=f"{text} ({title})", title=title))
+    with Session(engine) as session:
+        claim = Claim(article_id=article.id, text=text, quote=text, quote_start=0,
+                      quote_end=len(text), checkworthiness=0.9)  # fmt: skip
+        session.add(claim)
+        session.commit()
+        return claim.id
+
+
+def test_a_long_running_matcher_sees_claims_another_matcher_compared(engine, db_url):
+    """A matcher keeps its word index between rounds; a claim stored and compared by
+    another process meanwhile must still be found as the repeat of a later claim."""
+    from tracker.matching import LiveIndex, match_pending
+
+    live = LiveIndex()
+    first = _store(engine, SHARED, "First")  # its words now in this matcher's index
+    match_pending(engine, 0.75, 0.95, live=live)
+    second = _store(engine, SHARED, "Second")
+    match_pending(engine, 0.75, 0.95)  # another process's matcher compares it
+    third = _store(engine, SHARED, "Third")
+    match_pending(engine, 0.75, 0.95, live=live)
+    with Session(engine) as session:
+        links = {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))
+                 if m.state == "linked"}  # fmt: skip
+    assert links == {(second, first), (third, first), (third, second)}
+
+
+def test_a_claim_deleted_after_the_matcher_read_it_is_never_matched(engine, db_url):
+    """A re-extraction deletes claims the matcher's index still lists: a later repeat of
+    one must not be matched with it (nor fail), and the claim replacing it is found."""
+    from tracker.matching import LiveIndex, match_pending
+
+    live = LiveIndex()
+    gone = _store(engine, SHARED, "First")
+    match_pending(engine, 0.75, 0.95, live=live)
+    with Session(engine) as session:
+        session.delete(session.get(Claim, gone))
+        session.commit()
+    kept = _store(engine, SHARED, "Second")
+    repeat = _store(engine, SHARED, "Third")
+    match_pending(engine, 0.75, 0.95, live=live)
+    with Session(engine) as session:
+        pairs = {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))}
+    assert pairs == {(repeat, kept)}

@@ -187,11 +187,11 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
 
     import sqlalchemy.exc
 
-    from tracker import batch
+    from tracker import matching
 
     rounds = []
 
-    def flaky(engine, suggest, link):
+    def flaky(engine, suggest, link, **options):
         rounds.append(1)
         if len(rounds) == 1:
             raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("terminated"))
@@ -204,7 +204,7 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
     monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     waits = []
     monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
-    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop, os.getppid())
+    matching.match_until_stopped("sqlite://", 0.7, 0.9, stop, os.getppid())
     assert len(rounds) == 2 and waits and waits[0] > 0
 
 
@@ -351,9 +351,9 @@ def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
     import os
     import threading
 
-    from tracker import batch
+    from tracker import matching
 
-    monkeypatch.setattr("tracker.matching.match_pending", lambda engine, suggest, link: 0)
+    monkeypatch.setattr("tracker.matching.match_pending", lambda *args, **options: 0)
     monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
     monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     stop = threading.Event()  # never set: only the parent's death ends it
@@ -365,7 +365,7 @@ def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
 
     monkeypatch.setattr(stop, "wait", wait)
     gone = os.getppid() + 1_000_000  # no such process: the import is gone
-    batch._match_until_stopped("sqlite://", 0.7, 0.9, stop, gone)
+    matching.match_until_stopped("sqlite://", 0.7, 0.9, stop, gone)
     assert len(waits) <= 1
 
 

@@ -51,31 +51,6 @@ _DONE = object()
 MATCHER_AFTER = 8
 
 
-def _match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent: int) -> None:
-    """The matcher process: compare new claims as they are stored, until told to stop
-    and nothing is left (or the import that started it, process `parent`, is gone; its
-    pid is given, not read here: an import killed while this process was starting would
-    leave it matching forever under init)."""
-    import signal
-
-    from tracker.db import create_db_engine
-    from tracker.matching import match_pending
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the import, which stops this
-    engine = create_db_engine(url)
-    while os.getppid() == parent:
-        try:
-            done = match_pending(engine, suggest, link)
-        except Exception:  # the database restarted, a connection killed: try again soon
-            done, pause = 0, 5.0
-        else:
-            pause = 0.2
-        if done == 0:
-            if stop.is_set():
-                return
-            stop.wait(pause)
-
-
 class _Matcher:
     """Matching off the writer's path: stores only store, and this compares what they
     stored with earlier claims (tracker.matching.match_pending), in another process while
@@ -100,10 +75,12 @@ class _Matcher:
         if self.process is None or not self.process.is_alive():
             import multiprocessing
 
+            from tracker.matching import match_until_stopped
+
             context = multiprocessing.get_context("spawn")  # no threads copied by a fork
             self.stop = context.Event()
             self.process = context.Process(
-                target=_match_until_stopped,
+                target=match_until_stopped,
                 args=(
                     self.settings.database_url,
                     self.settings.match_suggest,

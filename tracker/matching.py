@@ -9,9 +9,13 @@ at or above TRACKER_MATCH_LINK it is linked into the same cluster at once.
 
 from __future__ import annotations
 
+import heapq
+import math
+import os
 import re
 import unicodedata
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -142,21 +146,26 @@ def candidates(
 
 
 def _candidates(
-    session: Session, text: str, exclude_article: int | None, stored: bool
+    session: Session,
+    text: str,
+    exclude_article: int | None,
+    stored: bool,
+    live: LiveIndex | None = None,
+    below: int | None = None,
 ) -> list[Candidate]:
+    """`live` (SQLite's matcher): answer from its postings, claims with ids under `below`."""
     terms = _terms(text)
     if not terms:
         return []
     sqlite = session.get_bind().dialect.name == "sqlite"
-    index = (_Fts5 if sqlite else _TextSearch)(session, itself=int(stored))
+    index: _Index = (_Fts5 if sqlite else _TextSearch)(session, itself=int(stored))
+    if live is not None and sqlite and below is not None:
+        index = _LiveView(live, index, below)
     try:
         ids = _candidate_ids(index, text, terms)
+        rows = index.rows(ids) if ids else []
     finally:
         index.close()
-    if not ids:
-        return []
-    columns = (Claim.id, Claim.article_id, Claim.text, Claim.matched_at)
-    rows = session.exec(select(*columns).where(Claim.id.in_(ids))).all()
     order = {claim_id: i for i, claim_id in enumerate(ids)}
     found = sorted((Candidate(*row) for row in rows), key=lambda c: order[c.id])
     return [c for c in found if c.article_id != exclude_article][:CANDIDATES]
@@ -223,6 +232,7 @@ class _Index(Protocol):
     def count(self, term: str, cap: int) -> int: ...
     def ids(self, terms: list[str], *, every: bool) -> list[int]: ...
     def same_text(self, text: str, terms: list[str]) -> list[int]: ...
+    def rows(self, ids: list[int]) -> list[tuple[Any, ...]]: ...  # Candidate's columns
     def close(self) -> None: ...
 
 
@@ -294,8 +304,164 @@ class _Fts5:
         ).bindparams(text=text, q=" AND ".join(f'"{t}"' for t in terms), n=CANDIDATES * 2)
         return [row[0] for row in self.session.exec(statement)]
 
+    def rows(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        marks = ",".join("?" * len(ids))
+        return self.cursor.execute(
+            f"SELECT id, article_id, text, matched_at FROM claim WHERE id IN ({marks})", ids
+        ).fetchall()
+
     def close(self) -> None:
         self.cursor.close()
+
+
+def _fold(term: str) -> str:
+    """A word as FTS5's tokenizer keeps it (remove_diacritics 2): "zürich" is "zurich"."""
+    if term.isascii():
+        return term
+    return "".join(c for c in unicodedata.normalize("NFD", term) if not unicodedata.combining(c))
+
+
+class LiveIndex:
+    """The SQLite matcher's own index of which claims hold which uncommon words, kept for
+    the life of the matcher process.
+
+    Comparing a claim needs the claims holding each of its rarer words; asking FTS5 for
+    them (counts, then ranked queries) cost ~4 ms a claim, though a run's claims ask for
+    the same words again and again. Here a word's claims are read from FTS5 once, then
+    every claim stored since is added as it appears: each round first reads the claims
+    stored since the last (all of them, whoever stored them), so a word's postings are
+    those of every claim up to `through`. On SQLite ids are given in commit order (one
+    writer) and never reused (migration 0006), and a claim is compared only with smaller
+    ids, all of which are in. Words in more than `budget` claims are only counted, as FTS5
+    does for them (they steer little). Claims deleted since (a re-extraction) stay in the
+    postings: they are dropped when the candidates' rows are read."""
+
+    def __init__(self, budget: int | None = None, most: int = 2_000_000) -> None:
+        self.budget, self.most = budget or POSTINGS, most
+        self.postings: dict[str, set[int]] = {}
+        self.common: dict[str, int] = {}  # word -> claims holding it (over the budget)
+        self.through = 0  # every claim with an id up to this is in the postings held
+        self.size = 0
+
+    def catch_up(self, session: Session) -> None:
+        """Add the claims stored since the last round (or start afresh after a gap too
+        big to be worth reading claim by claim)."""
+        cursor = session.connection().connection.driver_connection.cursor()
+        try:
+            top = cursor.execute("SELECT coalesce(max(id), 0) FROM claim").fetchone()[0]
+            if top - self.through > 20_000 or top < self.through:  # (a restored backup)
+                self.postings.clear()
+                self.size = 0
+            elif top > self.through and self.postings:
+                rows = cursor.execute(
+                    "SELECT id, text, quote FROM claim WHERE id > ? AND id <= ?",
+                    (self.through, top),
+                )
+                self.add_all((claim_id, f"{text} {quote}") for claim_id, text, quote in rows)
+            self.through = top
+        finally:
+            cursor.close()
+
+    def add_all(self, claims: Iterable[tuple[int, str]]) -> None:
+        for claim_id, text in claims:
+            for term in _terms(text, most=len(text)):
+                held = self.postings.get(_fold(term))
+                if held is not None and claim_id not in held:
+                    held.add(claim_id)
+                    self.size += 1
+                    if len(held) > self.budget:  # it became common: count it, no more
+                        self.common[_fold(term)] = len(held)
+                        del self.postings[_fold(term)]
+                        self.size -= len(held)
+
+    def lookup(self, term: str, cursor: Any) -> set[int] | int:
+        """The claims holding `term` (up to `through`), or how many when over the budget."""
+        key = _fold(term)
+        if (held := self.postings.get(key)) is not None:
+            return held
+        if (count := self.common.get(key)) is not None:
+            return count
+        phrase = f'"{term}"'
+        count = cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM claim_fts WHERE claim_fts MATCH ? "
+            "AND rowid <= ? LIMIT ?)",
+            (phrase, self.through, self.budget + 1),
+        ).fetchone()[0]
+        if count > self.budget:
+            self.common[key] = count
+            return count
+        if self.size + count > self.most:  # memory: start afresh
+            self.postings.clear()
+            self.size = 0
+        rows = cursor.execute(
+            "SELECT rowid FROM claim_fts WHERE claim_fts MATCH ? AND rowid <= ?",
+            (phrase, self.through),
+        )
+        held = self.postings[key] = {row[0] for row in rows}
+        self.size += len(held)
+        return held
+
+
+class _LiveView:
+    """The live index as one claim's search sees it: claims with smaller ids only, ranked
+    by the summed rarity (BM25's idf) of the words they share with it. What it cannot
+    answer from postings (common words, exact text) goes to FTS5."""
+
+    def __init__(self, live: LiveIndex, fts: _Fts5, below: int) -> None:
+        self.live, self.fts, self.below = live, fts, below
+        self.budget = fts.budget
+        self.held: dict[str, set[int] | int] = {}
+
+    def _held(self, term: str) -> set[int] | int:
+        if term not in self.held:
+            self.held[term] = self.live.lookup(term, self.fts.cursor)
+        return self.held[term]
+
+    def searchable(self, terms: list[str]) -> list[str]:
+        return terms
+
+    def count(self, term: str, cap: int) -> int:
+        held = self._held(term)
+        if isinstance(held, int):
+            return min(cap, held)
+        return min(cap, len(held) - (self.below in held))
+
+    def ids(self, terms: list[str], *, every: bool) -> list[int]:
+        postings = [self._held(term) for term in terms]
+        if any(isinstance(held, int) for held in postings):
+            return self.fts.ids(terms, every=every)  # a common word: FTS5 ranks it
+        sets: list[set[int]] = postings  # type: ignore[assignment]
+        want, below = CANDIDATES * 2, self.below
+        if every:
+            return sorted(i for i in set.intersection(*sets) if i < below)[:want]
+        # Claims holding two or more of the words first, by the summed rarity of the words
+        # they hold; then those holding one, rarest word first. (Counting in C: one pass
+        # in Python over a few thousand postings cost more than the FTS5 query it replaces.)
+        total = max(self.live.through, 1)
+        weights = [math.log(1 + (total - len(s) + 0.5) / (len(s) + 0.5)) for s in sets]
+        hits: Counter[int] = Counter()
+        for held in sets:
+            hits.update(held)
+        hits.pop(below, None)
+        found = [i for i, n in hits.items() if n > 1 and i < below]
+        if found:
+            score = {i: sum(w for s, w in zip(sets, weights, strict=True) if i in s) for i in found}
+            found = heapq.nsmallest(want, found, key=lambda i: (-score[i], i))
+        for k in sorted(range(len(sets)), key=lambda k: -weights[k]):
+            if len(found) >= want:
+                break
+            single = sorted(i for i in sets[k] if hits[i] == 1 and i < below)
+            found += single[: want - len(found)]
+        return found[:want]
+
+    def same_text(self, text: str, terms: list[str]) -> list[int]:
+        return self.fts.same_text(text, terms)
+
+    def rows(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        return self.fts.rows(ids)
+
+    def close(self) -> None:
+        self.fts.close()
 
 
 # PostgreSQL ranks with ts_rank, which re-parses each matching claim (~25 us a claim), so
@@ -304,6 +470,12 @@ PG_POSTINGS = 500
 RANKED = 500
 _DOCUMENT = "to_tsvector('english'::regconfig, text || ' ' || quote)"  # as the GIN index
 _MATCHES = f"{_DOCUMENT} @@ plainto_tsquery('english', :term)"
+
+
+# Core, not ORM: the ORM's statement handling cost more than the query (60 rows a claim).
+_CANDIDATE_ROWS = sa.select(Claim.id, Claim.article_id, Claim.text, Claim.matched_at).where(
+    Claim.id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 class _TextSearch:
@@ -374,6 +546,9 @@ class _TextSearch:
         ).bindparams(q=" & ".join(terms), text=text, n=CANDIDATES * 2)
         return self._by_index(statement)
 
+    def rows(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        return list(self.session.connection().execute(_CANDIDATE_ROWS, {"ids": ids}).all())
+
     def _by_index(self, statement: Any) -> list[int]:
         """Run `statement` through the GIN index. With a LIMIT and a common word the planner
         prefers reading the table until enough rows match, re-parsing every claim on the
@@ -400,13 +575,17 @@ def find_matches(
     claim: Claim,
     threshold: float,
     compared: Callable[[Candidate], bool] | None = None,
+    live: LiveIndex | None = None,
 ) -> list[Match]:
     """Earlier claims from other articles that say what `claim` says, best first.
-    `compared`: which candidates to compare it with (by default those stored before it)."""
+    `compared`: which candidates to compare it with (by default those stored before it).
+    `live`: the matcher's index, for the default rule (earlier is a smaller id)."""
     earlier = compared or (lambda other: claim.id is None or other.id < claim.id)
+    below = claim.id if compared is None else None
+    found = _candidates(session, claim.text, claim.article_id, claim.id is not None, live, below)
     scored = [
         (other.id, similarity(claim.text, other.text))
-        for other in _candidates(session, claim.text, claim.article_id, claim.id is not None)
+        for other in found
         if other.id != claim.id and earlier(other)
     ]
     scored = sorted(((i, s) for i, s in scored if s >= threshold), key=lambda pair: -pair[1])
@@ -456,6 +635,7 @@ def match_pending(
     *,
     batch: int = 50,
     stop: Callable[[], bool] | None = None,
+    live: LiveIndex | None = None,
 ) -> int:
     """Compare the claims not compared yet with the earlier claims of other articles,
     oldest first, and record suggestions and links; returns how many claims were done.
@@ -465,23 +645,55 @@ def match_pending(
     committed): "earlier" is a smaller id, and the comparing (the costly part) runs outside
     the write transaction, so the import's writer is never held up. PostgreSQL (workers
     commit in any order, so a smaller id may become visible after a larger one was
-    compared): one matcher at a time records, and "earlier" is a claim compared already."""
+    compared): one matcher at a time records, and "earlier" is a claim compared already.
+    `live`: the index a long-running matcher keeps between calls (SQLite); else its own."""
     postgres = engine.dialect.name == "postgresql"
+    live = live or LiveIndex()
     done = 0
     while not (stop and stop()):
-        found = (_round_serialised if postgres else _round)(engine, suggest, link, batch)
+        if postgres:
+            found = _round_serialised(engine, suggest, link, batch)
+        else:
+            found = _round(engine, suggest, link, batch, live)
         if found is None:
             return done
         done += found
     return done
 
 
-def _round(engine: Engine, suggest: float, link: float, batch: int) -> int | None:
+def match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent: int) -> None:
+    """The matcher process (tracker.batch starts it; here, so that it imports only what
+    matching needs): compare new claims as they are stored, until told to stop and
+    nothing is left (or the import that started it, process `parent`, is gone; its pid is
+    given, not read here: an import killed while this process was starting would leave it
+    matching forever under init)."""
+    import signal
+
+    from tracker.db import create_db_engine
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the import, which stops this
+    engine = create_db_engine(url)
+    live = LiveIndex()  # kept from round to round
+    while os.getppid() == parent:
+        try:
+            done = match_pending(engine, suggest, link, live=live)
+        except Exception:  # the database restarted, a connection killed: try again soon
+            done, pause = 0, 5.0
+        else:
+            pause = 0.2
+        if done == 0:
+            if stop.is_set():
+                return
+            stop.wait(pause)
+
+
+def _round(engine: Engine, suggest: float, link: float, batch: int, live: LiveIndex) -> int | None:
     with Session(engine) as session:
+        live.catch_up(session)  # in the snapshot the waiting claims are read from
         waiting = _waiting(session, batch)
         if not waiting:
             return None
-        found = {claim.id: find_matches(session, claim, suggest) for claim in waiting}
+        found = {c.id: find_matches(session, c, suggest, live=live) for c in waiting}
         session.expunge_all()
     with session_scope(engine) as session:
         still = _still_waiting(session, [claim.id for claim in waiting])

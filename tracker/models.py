@@ -160,6 +160,14 @@ class Claim(ClaimBase, table=True):
         sa.Index("ix_claim_created", "created_at"),
         sa.Index("ix_claim_updated", "updated_at"),
         sa.Index("ix_claim_status_article", "status", "article_id", "quote_start"),
+        # The claims waiting to be compared, oldest first (tracker/matching.py): only they
+        # are in it, so it is chosen whatever the statistics say (migration 0014).
+        sa.Index(
+            "ix_claim_unmatched",
+            "id",
+            sqlite_where=sa.text("matched_at IS NULL"),
+            postgresql_where=sa.text("matched_at IS NULL"),
+        ),
         # Never reuse the id of a deleted claim: links, exports and open review pages
         # name claims by id (PostgreSQL sequences never reuse ids anyway).
         {"sqlite_autoincrement": True},
@@ -196,7 +204,7 @@ class Claim(ClaimBase, table=True):
         default=None, sa_type=sa.Text, description="The note of the last verdict"
     )
     matched_at: datetime | None = Timestamp(
-        default=None, index=True, description="When compared with earlier claims (None: not yet)"
+        default=None, description="When compared with earlier claims (None: not yet)"
     )
 
 

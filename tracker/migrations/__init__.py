@@ -2,7 +2,7 @@
 (tests check it against the scripts), so opening a database that is up to date costs
 one query instead of loading Alembic."""
 
-HEAD = "0013"
+HEAD = "0014"
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
