@@ -109,6 +109,11 @@ def main() -> None:
     )
     parser.add_argument("--db", type=Path)
     parser.add_argument("--postgres", help="a PostgreSQL URL to copy the claims into and use")
+    parser.add_argument(
+        "--live", action="store_true",
+        help="search as the SQLite matcher process does, through its in-memory word index "
+        "(LiveIndex), each new claim given the next id",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.vocabulary == "corpus":
         if not args.corpus.is_dir():
@@ -122,18 +127,24 @@ def main() -> None:
     from sqlmodel import Session, select
 
     from tracker.db import get_engine
-    from tracker.matching import find_matches
+    from tracker.matching import LiveIndex, find_matches
     from tracker.models import Claim
 
+    live = LiveIndex() if args.live else None
+    next_id = None
+
     def new_claim(text: str) -> Claim:
-        return Claim(id=None, article_id=-1, text=text, quote=text, quote_start=0, quote_end=1,
-                     checkworthiness=0.5)  # fmt: skip
+        return Claim(id=next_id, article_id=-1, text=text, quote=text, quote_start=0,
+                     quote_end=1, checkworthiness=0.5)  # fmt: skip
 
     engine = get_engine(f"sqlite:///{db}")
     if args.postgres:
         engine = copy_to_postgres(db, args.postgres, args.claims)
     rng = random.Random(2026)
     with Session(engine) as session:
+        if live is not None:
+            live.catch_up(session)
+            next_id = live.through + 1
         step = max(1, args.claims // 20)
         repeats = session.exec(select(Claim).where(Claim.id % step == 7).limit(20)).all()
         new = (
@@ -142,15 +153,16 @@ def main() -> None:
             + [new_claim(misspelt(c.text, rng)) for c in repeats]
             + [new_claim(make_text(rng)) for _ in range(20)]
         )
-        find_matches(session, new[0], threshold=0.75)  # warm the caches once
+        find_matches(session, new[0], threshold=0.75, live=live)  # warm the caches once
         times, found = [], []
         for claim in new:
             started = time.perf_counter()
-            matches = find_matches(session, claim, threshold=0.75)
+            matches = find_matches(session, claim, threshold=0.75, live=live)
             times.append(time.perf_counter() - started)
             found.append(len(matches))
-    print(f"{args.claims:,} stored claims ({args.vocabulary} vocabulary, "
-          f"{engine.dialect.name}); {len(new)} new claims")  # fmt: skip
+    how = f"{engine.dialect.name}{', live index' if live else ''}"
+    print(f"{args.claims:,} stored claims ({args.vocabulary} vocabulary, {how}); "
+          f"{len(new)} new claims")  # fmt: skip
     groups = {"repeats": slice(0, 20), "reworded": slice(20, 40), "misspelt": slice(40, 60),
               "no repeat": slice(60, 80)}  # fmt: skip
     for label, part in [*groups.items(), ("all", slice(0, 80))]:

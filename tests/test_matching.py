@@ -377,3 +377,35 @@ def test_a_claim_deleted_after_the_matcher_read_it_is_never_matched(engine, db_u
     with Session(engine) as session:
         pairs = {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))}
     assert pairs == {(repeat, kept)}
+
+
+def test_a_repeat_ranked_behind_many_claims_of_the_same_article_is_found(
+    engine, db_url, monkeypatch
+):
+    """Claims of the article itself are never matches but may take the first places:
+    the repeat ranked behind them must still be read and compared."""
+    from tracker.ingest import add_article
+    from tracker.matching import LiveIndex, match_pending
+
+    monkeypatch.setattr("tracker.matching.CANDIDATES", 10)  # 20 ranked, the best 18 read
+    home, _ = add_article(engine, ArticleCreate(text=f"{SHARED} Home.", title="Home"))
+    with Session(engine) as session:
+        for n in range(18):  # the article's own look-alikes, stored first
+            text = f"{SHARED} Figure {n}."
+            session.add(Claim(article_id=home.id, text=text, quote=text, quote_start=0,
+                              quote_end=len(text), checkworthiness=0.5))  # fmt: skip
+        session.commit()
+    elsewhere = _store(engine, SHARED, "Elsewhere")
+    with Session(engine) as session:
+        last = Claim(article_id=home.id, text=SHARED, quote=SHARED, quote_start=0,
+                     quote_end=len(SHARED), checkworthiness=0.5)  # fmt: skip
+        session.add(last)
+        session.commit()
+        last_id = last.id
+    match_pending(engine, 0.75, 0.95, live=LiveIndex())
+    assert (last_id, elsewhere) in {(m.claim_id, m.other_id) for m in _all_matches(engine)}
+
+
+def _all_matches(engine):
+    with Session(engine) as session:
+        return session.exec(select(ClaimMatch)).all()

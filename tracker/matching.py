@@ -163,7 +163,12 @@ def _candidates(
         index = _LiveView(live, index, below)
     try:
         ids = _candidate_ids(index, text, terms)
-        rows = index.rows(ids) if ids else []
+        # Rows of the best ids first (reading a row costs as much as ranking it): the
+        # rest only when claims of the article itself took places.
+        first = CANDIDATES + 8
+        rows = index.rows(ids[:first]) if ids else []
+        if len(ids) > first and sum(row[1] != exclude_article for row in rows) < CANDIDATES:
+            rows += index.rows(ids[first:])
     finally:
         index.close()
     order = {claim_id: i for i, claim_id in enumerate(ids)}
