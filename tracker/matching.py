@@ -17,6 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
@@ -323,7 +324,18 @@ def _fold(term: str) -> str:
     """A word as FTS5's tokenizer keeps it (remove_diacritics 2): "zürich" is "zurich"."""
     if term.isascii():
         return term
-    return "".join(c for c in unicodedata.normalize("NFD", term) if not unicodedata.combining(c))
+    return "".join(map(_fold_letter, term))
+
+
+@cache
+def _fold_letter(letter: str) -> str:
+    """FTS5 strips the marks of Latin letters only: "ά" and "α", "ё" and "е" stay two
+    letters there, so they must stay two here (one key for both would hide the claims of
+    the spelling read from FTS5 second)."""
+    base, *marks = unicodedata.normalize("NFD", letter)
+    if base.isascii() and marks and all(unicodedata.combining(m) for m in marks):
+        return base
+    return letter
 
 
 class LiveIndex:
@@ -694,8 +706,11 @@ def match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent
 
 def _round(engine: Engine, suggest: float, link: float, batch: int, live: LiveIndex) -> int | None:
     with Session(engine) as session:
-        live.catch_up(session)  # in the snapshot the waiting claims are read from
+        # Waiting claims first, then the index brought up to the newest claim: SQLite reads
+        # outside a transaction, so claims committed between the two reads would otherwise
+        # be compared with an index that lacks the claims just before them.
         waiting = _waiting(session, batch)
+        live.catch_up(session)
         if not waiting:
             return None
         found = {c.id: find_matches(session, c, suggest, live=live) for c in waiting}
