@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,18 +54,23 @@ def word_features(text: str) -> list[str]:
 
 def char_features(text: str, low: int = 2, high: int = 5) -> list[str]:
     """Character n-grams inside word boundaries, as scikit-learn's "char_wb" makes them."""
-    grams = []
+    grams: list[str] = []
     for word in _RUNS_OF_SPACE.sub(" ", text).split():
-        word = f" {word} "
-        for n in range(low, high + 1):
-            offset = 0
-            grams.append(word[offset : offset + n])
-            while offset + n < len(word):
-                offset += 1
-                grams.append(word[offset : offset + n])
-            if offset == 0:
-                break
+        grams += _word_grams(word, low, high)
     return grams
+
+
+@lru_cache(maxsize=100_000)
+def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    """One word's n-grams, remembered: the same words recur in every sentence scored."""
+    word = f" {word} "
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        if len(word) <= n:  # the whole word, once, and no longer n-grams
+            grams.append(word)
+            break
+        grams += [word[i : i + n] for i in range(len(word) - n + 1)]
+    return tuple(grams)
 
 
 @dataclass
@@ -77,11 +82,15 @@ class _Block:
     weights: np.ndarray  # (n_features, n_classes)
 
     def logits(self, features: list[str]) -> np.ndarray:
-        counts = Counter(i for i in map(self.index.get, features) if i is not None)
-        if not counts:
+        # Counted and looked up in C (a generator over every n-gram was most of the cost);
+        # ids keep the order of first occurrence, so the sums are the same as before.
+        counts = Counter(features)
+        ids = np.fromiter(map(self.index.get, counts, itertools.repeat(-1)), np.int64, len(counts))
+        known = ids >= 0
+        if not known.any():
             return np.zeros(self.weights.shape[1], dtype=np.float32)
-        ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        raw = np.fromiter(counts.values(), np.float64, len(counts))
+        ids = ids[known]
+        raw = np.fromiter(counts.values(), np.float64, len(counts))[known]
         tf = (1 + np.log(raw)).astype(np.float32)  # as math.log would, then float32
         values = tf * self.idf[ids]
         values /= np.linalg.norm(values)
