@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -149,6 +150,17 @@ def release(session: Session | Connection, article_id: int, owner: str) -> None:
         .values(lease_owner=None, lease_expires_at=None, leased_at=None),
         execution_options=_PLAIN,
     )
+
+
+def given_back(owner: str) -> dict[str, sa.ColumnElement[Any]]:
+    """The lease columns' values for an UPDATE of the article's row that also gives the
+    lease back if `owner` still holds it: `release` without a write of its own."""
+    table = Article.__table__
+    held = table.c.lease_owner == owner
+    return {
+        name: sa.case((held, sa.null()), else_=table.c[name])
+        for name in ("lease_owner", "lease_expires_at", "leased_at")
+    }
 
 
 def renew(engine: Engine, article_ids: Iterable[int], owner: str, seconds: float) -> None:
