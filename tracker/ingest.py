@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -276,14 +278,31 @@ def _exists(conn: sa.Connection, article_id: int) -> bool:
 
 
 def _defaults(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
-    """`values` and, for every other column, the default the model would give it: a row
-    as the ORM would have inserted it."""
-    columns = model.__table__.c  # type: ignore[attr-defined]
-    row = dict(values)
-    for name, info in model.model_fields.items():
-        if name not in row and name in columns and not columns[name].primary_key:
-            row[name] = info.get_default(call_default_factory=True)
+    """`values` (those that are columns) and, for every other column, the default the
+    model would give it: a row as the ORM would have inserted it."""
+    columns, fixed, factories = _model_defaults(model)
+    row = {**fixed, **{k: v for k, v in values.items() if k in columns}}
+    for name, factory in factories:
+        if name not in values:
+            row[name] = factory()
     return row
+
+
+@cache
+def _model_defaults(
+    model: type[SQLModel],
+) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
+    """A table model's columns, its columns' fixed defaults, and its default factories."""
+    table = model.__table__  # type: ignore[attr-defined]
+    columns = frozenset(c.name for c in table.c)
+    fixed, factories = {}, []
+    for name, info in model.model_fields.items():
+        if name in columns and not table.c[name].primary_key:
+            if info.default_factory is not None:
+                factories.append((name, info.default_factory))
+            elif not info.is_required():
+                fixed[name] = info.get_default()
+    return columns, fixed, factories
 
 
 def _ensure_article_row(conn: sa.Connection, data: ArticleCreate) -> tuple[int, bool]:
@@ -516,7 +535,7 @@ def _log_calls(
             _defaults(ModelCall, {"article_id": article_id, "prompt_hash": prompt_hash, **values})
         )
     if rows:
-        session.connection().execute(sa.insert(ModelCall.__table__), rows)
+        session.connection().execute(_INSERT_CALLS, rows)
 
 
 def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets: list[str]) -> int:
@@ -561,7 +580,7 @@ def _record_success(
         new = [c for c in result.claims if not any(_duplicates(c, k) for k in kept)]
         if new:  # compared with earlier claims later (matching.match_pending)
             conn.execute(
-                sa.insert(_CLAIM),
+                _INSERT_CLAIMS,
                 [
                     _defaults(
                         Claim,
@@ -578,6 +597,7 @@ def _record_success(
                 ],
             )
         state = {
+            "article_id": article_id,
             "extraction_state": "extracted",
             "extraction_error": None,
             "extraction_model": result.model,
@@ -586,13 +606,19 @@ def _record_success(
             "claims_dropped": result.dropped,
         }
         if job.lease_owner:
-            state.update(lease.given_back(job.lease_owner))
-        conn.execute(sa.update(_ARTICLE).where(_ARTICLE.c.id == article_id).values(state))
+            conn.execute(_EXTRACTED_AND_GIVEN_BACK, {**state, "holder": job.lease_owner})
+        else:
+            conn.execute(_EXTRACTED, state)
         _log_calls(session, article_id, result.calls, result.prompt_hash, secrets)
         return article_id, len(new)
 
 
 _CLAIM = Claim.__table__
+# Built once (they run for every article); the values are bound at execution.
+_INSERT_CLAIMS = sa.insert(_CLAIM)
+_INSERT_CALLS = sa.insert(ModelCall.__table__)
+_EXTRACTED = sa.update(_ARTICLE).where(_ARTICLE.c.id == sa.bindparam("article_id"))
+_EXTRACTED_AND_GIVEN_BACK = _EXTRACTED.values(lease.given_back(sa.bindparam("holder")))
 
 
 def _lock(session: Session, article_id: int) -> bool:
