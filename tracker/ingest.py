@@ -136,12 +136,10 @@ def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
         return _job(article, f"article {item}")
     # New text (most of an import) is told by its hash alone, in Core; only a stored
     # article is loaded.
-    with engine.connect() as conn:
-        found = conn.execute(_ID_BY_HASH, {"digest": content_hash(item.text)}).scalar()
-    article = None
-    if found is not None:
-        with Session(engine) as session:
-            article = session.get(Article, found)
+    with Session(engine) as session:
+        digest = content_hash(item.text)
+        found = session.connection().execute(_ID_BY_HASH, {"digest": digest}).scalar()
+        article = None if found is None else session.get(Article, found)
     source = item.source_path or "<input>"
     if article is None:
         return Job(item.text, item.title, source, data=item, warnings=item.warnings)

@@ -60,9 +60,24 @@ def char_features(text: str, low: int = 2, high: int = 5) -> list[str]:
     return grams
 
 
-@lru_cache(maxsize=100_000)
+# Words up to this long have their n-grams and ids remembered (not a page-long "word").
+_REMEMBERED_WORD_CHARS = 40
+
+
 def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
-    """One word's n-grams, remembered: the same words recur in every sentence scored."""
+    """One word's n-grams; a word's are remembered: the same words recur in every
+    sentence scored."""
+    if len(word) > _REMEMBERED_WORD_CHARS:
+        return _grams_of(word, low, high)
+    return _remembered_grams(word, low, high)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    return _grams_of(word, low, high)
+
+
+def _grams_of(word: str, low: int, high: int) -> tuple[str, ...]:
     word = f" {word} "
     grams: list[str] = []
     for n in range(low, high + 1):
@@ -153,10 +168,12 @@ class CheckworthinessModel:
         for word in _RUNS_OF_SPACE.sub(" ", text).split():
             known = self._char_ids.get(word)
             if known is None:
-                if len(self._char_ids) >= 100_000:
-                    self._char_ids.clear()
                 found = map(self.char.index.get, _word_grams(word, 2, 5))
-                known = self._char_ids[word] = tuple(i for i in found if i is not None)
+                known = tuple(i for i in found if i is not None)
+                if len(word) <= _REMEMBERED_WORD_CHARS:
+                    if len(self._char_ids) >= 100_000:
+                        self._char_ids.clear()
+                    self._char_ids[word] = known
             ids += known
         return ids
 
