@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from tracker import lease
 from tracker.config import Settings
@@ -126,14 +128,18 @@ def known_response_format(engine: Engine, settings: Settings) -> str | None:
 
 def find_job(engine: Engine, item: ArticleCreate | int) -> Job:
     """A job for new text, or for a stored article (by text or by id). Reads only."""
-    with Session(engine) as session:
-        if isinstance(item, int):
+    if isinstance(item, int):
+        with Session(engine) as session:
             article = session.get(Article, item)
-            if article is None:
-                raise LookupError(f"no article with id {item}")
-            return _job(article, f"article {item}")
+        if article is None:
+            raise LookupError(f"no article with id {item}")
+        return _job(article, f"article {item}")
+    # New text (most of an import) is told by its hash alone, in Core; only a stored
+    # article is loaded.
+    with Session(engine) as session:
         digest = content_hash(item.text)
-        article = session.exec(select(Article).where(Article.content_hash == digest)).first()
+        found = session.connection().execute(_ID_BY_HASH, {"digest": digest}).scalar()
+        article = None if found is None else session.get(Article, found)
     source = item.source_path or "<input>"
     if article is None:
         return Job(item.text, item.title, source, data=item, warnings=item.warnings)
@@ -229,26 +235,110 @@ def _claim(
     retry_failed: bool,
     since: datetime | None,
 ) -> Job | ImportOutcome:
+    # Core statements, not the ORM: this runs once per article on the writer thread, and
+    # loading and refreshing an Article object cost more than the writes themselves.
     with session_scope(engine) as session:
+        conn = session.connection()
         if job.article_id is None:
             assert job.data is not None
-            article = _ensure_article(session, job.data)[0]
+            article_id, new = _ensure_article_row(conn, job.data)
         else:
-            article = session.get(Article, job.article_id)
-            if article is None:
+            article_id, new = job.article_id, False
+        if not lease.acquire(conn, article_id, owner, settings.worker_lease):
+            if job.article_id is not None and not _exists(conn, article_id):
                 raise LookupError(f"article {job.article_id} was deleted")
-        if not lease.acquire(session, article.id, owner, settings.worker_lease):
-            return ImportOutcome(article.id, job.title, "busy")
-        session.refresh(article)
-        if force and since is not None and _at_or_after(article.extracted_at, since):
-            lease.release(session, article.id, owner)  # forced by another run meanwhile
-            return ImportOutcome(article.id, job.title, "skipped")
-        claimed = _job(article, job.source)
+            return ImportOutcome(article_id, job.title, "busy")
+        if new:  # inserted by this transaction: nobody else can have changed it
+            assert job.data is not None
+            claimed = Job(job.data.text, job.data.title, job.source, article_id, "pending")
+        else:  # as it stands now that its lease is ours
+            row = conn.execute(_CLAIMED_ROW, {"id": article_id}).one()
+            if force and since is not None and _at_or_after(row.extracted_at, since):
+                lease.release(conn, article_id, owner)  # forced by another run meanwhile
+                return ImportOutcome(article_id, job.title, "skipped")
+            state, error = row.extraction_state, row.extraction_error
+            claimed = Job(row.text, row.title, job.source, article_id, state, error)
         claimed.warnings, claimed.lease_owner = job.warnings, owner
         if (state := nothing_to_do(claimed, force=force, retry_failed=retry_failed)) is not None:
-            lease.release(session, article.id, owner)
+            lease.release(conn, article_id, owner)
             return state
         return claimed
+
+
+_ARTICLE = Article.__table__
+_CLAIMED_ROW = sa.select(
+    _ARTICLE.c.text,
+    _ARTICLE.c.title,
+    _ARTICLE.c.extraction_state,
+    _ARTICLE.c.extraction_error,
+    _ARTICLE.c.extracted_at,
+).where(_ARTICLE.c.id == sa.bindparam("id"))
+_ID_BY_HASH = sa.select(_ARTICLE.c.id).where(_ARTICLE.c.content_hash == sa.bindparam("digest"))
+
+
+def _exists(conn: sa.Connection, article_id: int) -> bool:
+    found = conn.execute(sa.select(_ARTICLE.c.id).where(_ARTICLE.c.id == article_id)).first()
+    return found is not None
+
+
+def _defaults(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (those that are columns) and, for every other column, the default the
+    model would give it: a row as the ORM would have inserted it."""
+    columns, fixed, factories = _model_defaults(model)
+    row = {**fixed, **{k: v for k, v in values.items() if k in columns}}
+    for name, factory in factories:
+        if name not in values:
+            row[name] = factory()
+    return row
+
+
+@cache
+def _model_defaults(
+    model: type[SQLModel],
+) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
+    """A table model's columns, its columns' fixed defaults, and its default factories."""
+    table = model.__table__  # type: ignore[attr-defined]
+    columns = frozenset(c.name for c in table.c)
+    fixed, factories = {}, []
+    for name, info in model.model_fields.items():
+        if name in columns and not table.c[name].primary_key:
+            if info.default_factory is not None:
+                factories.append((name, info.default_factory))
+            elif not info.is_required():
+                fixed[name] = info.get_default()
+    return columns, fixed, factories
+
+
+def _ensure_article_row(conn: sa.Connection, data: ArticleCreate) -> tuple[int, bool]:
+    """`_ensure_article` in Core: the id of the article with this text, and whether this
+    transaction inserted it. A text another process inserts at the same moment is not
+    inserted twice (the unique hash: no row comes back, and the other's is read)."""
+    digest = content_hash(data.text)
+    existing = conn.execute(_ID_BY_HASH, {"digest": digest}).scalar()
+    if existing is not None:
+        return existing, False
+    fields = {name: getattr(data, name) for name in ArticleCreate.model_fields}
+    values = {k: v for k, v in fields.items() if k in _ARTICLE.c}
+    row = _defaults(Article, {**values, "content_hash": digest})
+    statement = (
+        _upsert(conn)(_ARTICLE)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["content_hash"])
+        .returning(_ARTICLE.c.id)
+    )
+    inserted = conn.execute(statement).scalar()
+    if inserted is not None:
+        return inserted, True
+    return conn.execute(_ID_BY_HASH, {"digest": digest}).scalar_one(), False
+
+
+def _upsert(conn: sa.Connection) -> Any:
+    """The dialect's INSERT that takes ON CONFLICT (SQLite and PostgreSQL both do)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _at_or_after(moment: datetime | None, since: datetime) -> bool:
@@ -430,7 +520,9 @@ def _log_calls(
     secrets: list[str],
 ) -> None:
     """The model-call log; every text in it scrubbed (a re-ask's request carries the
-    previous answer, which can hold whatever the server put in it, the key included)."""
+    previous answer, which can hold whatever the server put in it, the key included).
+    One Core INSERT of all the rows, on the session's transaction."""
+    rows = []
     for call in calls:
         values = {
             k: v for k, v in vars(call).items() if k not in {"content", "request", "fallbacks"}
@@ -443,7 +535,11 @@ def _log_calls(
                 values[name] = value if -(2**31) <= value < 2**31 else None  # INTEGER columns
         values["attempt"] = values["attempt"] or 1
         values["retries"] = values["retries"] or 0
-        session.add(ModelCall(article_id=article_id, prompt_hash=prompt_hash, **values))
+        rows.append(
+            _defaults(ModelCall, {"article_id": article_id, "prompt_hash": prompt_hash, **values})
+        )
+    if rows:
+        session.connection().execute(_INSERT_CALLS, rows)
 
 
 def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets: list[str]) -> int:
@@ -469,62 +565,97 @@ def _record_failure(engine: Engine, job: Job, failure: ExtractionFailed, secrets
 def _record_success(
     engine: Engine, job: Job, result: ExtractionResult, settings: Settings
 ) -> tuple[int, int]:
-    """Write the claims; on re-extraction, claims a reviewer has touched are kept."""
+    """Write the claims; on re-extraction, claims a reviewer has touched are kept.
+
+    Core statements, not the ORM (this is most of an import's database work): the claims
+    in one INSERT, the article's new state and the lease given back in one UPDATE."""
     secrets = settings.secrets()
     with session_scope(engine) as session:
-        article = _stored_article(session, job)
-        session.flush()
-        _lock(session, article.id)
-        kept = _replace_untouched_claims(session, article.id)
+        if job.article_id is None:
+            article_id = _stored_article(session, job).id
+            session.flush()
+        else:
+            article_id = job.article_id
+        if not _lock(session, article_id):
+            raise LookupError(f"article {article_id} was deleted during extraction")
+        assert article_id is not None
+        conn = session.connection()
+        kept = _replace_untouched_claims(session, article_id)
         new = [c for c in result.claims if not any(_duplicates(c, k) for k in kept)]
-        rows = [
-            Claim(
-                article_id=article.id,
-                model=result.model,
-                prompt_hash=result.prompt_hash,
-                **{
-                    **claim.model_dump(),
-                    "text": scrub(claim.text, secrets),
-                    "claimant": claim.claimant and scrub(claim.claimant, secrets),
-                },
+        if new:  # compared with earlier claims later (matching.match_pending)
+            conn.execute(
+                _INSERT_CLAIMS,
+                [
+                    _defaults(
+                        Claim,
+                        {
+                            "article_id": article_id,
+                            "model": result.model,
+                            "prompt_hash": result.prompt_hash,
+                            **claim.model_dump(),
+                            "text": scrub(claim.text, secrets),
+                            "claimant": claim.claimant and scrub(claim.claimant, secrets),
+                        },
+                    )
+                    for claim in new
+                ],
             )
-            for claim in new
-        ]
-        session.add_all(rows)  # compared with earlier claims later (matching.match_pending)
-        session.flush()
-        article.extraction_state = "extracted"
-        article.extraction_error = None
-        article.extraction_model = result.model
-        article.prompt_hash = result.prompt_hash
-        article.extracted_at = utcnow()
-        article.claims_dropped = result.dropped
-        session.add(article)
-        _log_calls(session, article.id, result.calls, result.prompt_hash, secrets)
+        state = {
+            "article_id": article_id,
+            "extraction_state": "extracted",
+            "extraction_error": None,
+            "extraction_model": result.model,
+            "prompt_hash": result.prompt_hash,
+            "extracted_at": utcnow(),
+            "claims_dropped": result.dropped,
+        }
         if job.lease_owner:
-            lease.release(session, article.id, job.lease_owner)
-        return article.id, len(new)
+            conn.execute(_EXTRACTED_AND_GIVEN_BACK, {**state, "holder": job.lease_owner})
+        else:
+            conn.execute(_EXTRACTED, state)
+        _log_calls(session, article_id, result.calls, result.prompt_hash, secrets)
+        return article_id, len(new)
 
 
-def _lock(session: Session, article_id: int) -> None:
+_CLAIM = Claim.__table__
+# Built once (they run for every article); the values are bound at execution.
+_INSERT_CLAIMS = sa.insert(_CLAIM)
+_INSERT_CALLS = sa.insert(ModelCall.__table__)
+_EXTRACTED = sa.update(_ARTICLE).where(_ARTICLE.c.id == sa.bindparam("article_id"))
+_EXTRACTED_AND_GIVEN_BACK = _EXTRACTED.values(lease.given_back(sa.bindparam("holder")))
+
+
+def _lock(session: Session, article_id: int) -> bool:
     """Hold the article until this transaction ends, so that two imports storing the same
     article one after the other each see the claims of the other (and replace them) rather
-    than both adding theirs. SQLite: the database's write lock, taken now instead of at the
-    first insert. PostgreSQL: the row lock, after a lock all stores of claims share: a store
-    deletes the article's old claims (and their matches) and links its new claims to other
-    articles' claims, so two stores at once deadlocked on each other's rows, or linked a
-    claim the other had just deleted (a foreign-key violation). Stores take milliseconds;
-    the model calls, which take seconds, still run side by side."""
+    than both adding theirs; False if there is no such article. SQLite: the database's
+    write lock, taken now instead of at the first insert. PostgreSQL: the row lock, after
+    a lock all stores of claims share: a store deletes the article's old claims (and their
+    matches) and links its new claims to other articles' claims, so two stores at once
+    deadlocked on each other's rows, or linked a claim the other had just deleted (a
+    foreign-key violation). Stores take milliseconds; the model calls, which take seconds,
+    still run side by side."""
     if session.get_bind().dialect.name == "postgresql":
         session.exec(sa.text("SELECT pg_advisory_xact_lock(7263532)"))  # "tracker" + 1
-        statement = "SELECT id FROM article WHERE id = :id FOR UPDATE"
-    else:
-        statement = "UPDATE article SET id = id WHERE id = :id"
-    session.exec(sa.text(statement).bindparams(id=article_id))
+        found = session.exec(
+            sa.text("SELECT id FROM article WHERE id = :id FOR UPDATE").bindparams(id=article_id)
+        ).first()
+        return found is not None
+    updated = session.exec(
+        sa.text("UPDATE article SET id = id WHERE id = :id").bindparams(id=article_id)
+    )
+    return bool(updated.rowcount)
 
 
-def _replace_untouched_claims(session: Session, article_id: int) -> list[Claim]:
-    """Delete the article's claims no reviewer has touched; return the ones kept."""
-    claims = session.exec(select(Claim).where(Claim.article_id == article_id)).all()
+def _replace_untouched_claims(session: Session, article_id: int) -> list[Any]:
+    """Delete the article's claims no reviewer has touched; return the ones kept (rows
+    with their id, status and quote's span)."""
+    conn = session.connection()
+    claims = conn.execute(
+        sa.select(_CLAIM.c.id, _CLAIM.c.status, _CLAIM.c.quote_start, _CLAIM.c.quote_end).where(
+            _CLAIM.c.article_id == article_id
+        )
+    ).all()
     if not claims:
         return []
     ids = [c.id for c in claims]
@@ -532,13 +663,14 @@ def _replace_untouched_claims(session: Session, article_id: int) -> list[Claim]:
         session.exec(select(ReviewEvent.claim_id).where(ReviewEvent.claim_id.in_(ids))).all()
     ) | set(session.exec(select(Source.claim_id).where(Source.claim_id.in_(ids))).all())
     kept = [c for c in claims if c.id in touched or c.status != "unreviewed"]
-    stale = [c.id for c in claims if c not in kept]
+    kept_ids = {c.id for c in kept}
+    stale = [c.id for c in claims if c.id not in kept_ids]
     if stale:
         session.exec(sa.delete(Claim).where(Claim.id.in_(stale)))
     return kept
 
 
-def _duplicates(new: ExtractedClaim, old: Claim) -> bool:
+def _duplicates(new: ExtractedClaim, old: Any) -> bool:
     """A new claim on text a kept (reviewed) claim already covers: the reviewer's version,
     edited or not, stands."""
     return new.quote_start < old.quote_end and old.quote_start < new.quote_end

@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -73,25 +74,44 @@ def _identity(pid: str) -> str | None:
     return f"{boot.strip().replace('-', '')[:16]}.{namespace}.{start}"
 
 
-def _free(owner: str, now: datetime) -> sa.ColumnElement[bool]:
+def _free(
+    owner: str | sa.BindParameter[str], now: datetime | sa.BindParameter[datetime]
+) -> sa.ColumnElement[bool]:
+    table = Article.__table__
     return sa.or_(
-        Article.lease_owner.is_(None),
-        Article.lease_owner == owner,
-        Article.lease_expires_at.is_(None),
-        Article.lease_expires_at < now,
+        table.c.lease_owner.is_(None),
+        table.c.lease_owner == owner,
+        table.c.lease_expires_at.is_(None),
+        table.c.lease_expires_at < now,
     )
+
+
+_TABLE = Article.__table__
+_MOMENT = _TABLE.c.lease_expires_at.type
+# Built once (this runs for every article): the lease taken if free, with bound values.
+_TAKE = (
+    sa.update(_TABLE)
+    .where(
+        _TABLE.c.id == sa.bindparam("article_id"),
+        _free(sa.bindparam("owner"), sa.bindparam("now", type_=_MOMENT)),
+    )
+    .values(
+        lease_owner=sa.bindparam("owner"),
+        lease_expires_at=sa.bindparam("until", type_=_MOMENT),
+        leased_at=sa.case(
+            (_TABLE.c.lease_owner == sa.bindparam("owner"), _TABLE.c.leased_at),
+            else_=sa.bindparam("now", type_=_MOMENT),
+        ),
+    )
+)
 
 
 def acquire(session: Session | Connection, article_id: int, owner: str, seconds: float) -> bool:
     """Take the article's lease for `owner`: True unless another live run holds it."""
     now = utcnow()
     until = now + timedelta(seconds=seconds)
-    since = sa.case((Article.lease_owner == owner, Article.leased_at), else_=now)
     taken = session.execute(
-        sa.update(Article)
-        .where(Article.id == article_id, _free(owner, now))
-        .values(lease_owner=owner, lease_expires_at=until, leased_at=since),
-        execution_options=_PLAIN,
+        _TAKE, {"article_id": article_id, "owner": owner, "now": now, "until": until}
     ).rowcount
     if taken:
         return True
@@ -149,6 +169,17 @@ def release(session: Session | Connection, article_id: int, owner: str) -> None:
         .values(lease_owner=None, lease_expires_at=None, leased_at=None),
         execution_options=_PLAIN,
     )
+
+
+def given_back(owner: str | sa.BindParameter[str]) -> dict[str, sa.ColumnElement[Any]]:
+    """The lease columns' values for an UPDATE of the article's row that also gives the
+    lease back if `owner` still holds it: `release` without a write of its own."""
+    table = Article.__table__
+    held = table.c.lease_owner == owner
+    return {
+        name: sa.case((held, sa.null()), else_=table.c[name])
+        for name in ("lease_owner", "lease_expires_at", "leased_at")
+    }
 
 
 def renew(engine: Engine, article_ids: Iterable[int], owner: str, seconds: float) -> None:

@@ -19,9 +19,9 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,18 +54,38 @@ def word_features(text: str) -> list[str]:
 
 def char_features(text: str, low: int = 2, high: int = 5) -> list[str]:
     """Character n-grams inside word boundaries, as scikit-learn's "char_wb" makes them."""
-    grams = []
+    grams: list[str] = []
     for word in _RUNS_OF_SPACE.sub(" ", text).split():
-        word = f" {word} "
-        for n in range(low, high + 1):
-            offset = 0
-            grams.append(word[offset : offset + n])
-            while offset + n < len(word):
-                offset += 1
-                grams.append(word[offset : offset + n])
-            if offset == 0:
-                break
+        grams += _word_grams(word, low, high)
     return grams
+
+
+# Words up to this long have their n-grams and ids remembered (not a page-long "word").
+_REMEMBERED_WORD_CHARS = 40
+
+
+def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    """One word's n-grams; a word's are remembered: the same words recur in every
+    sentence scored."""
+    if len(word) > _REMEMBERED_WORD_CHARS:
+        return _grams_of(word, low, high)
+    return _remembered_grams(word, low, high)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    return _grams_of(word, low, high)
+
+
+def _grams_of(word: str, low: int, high: int) -> tuple[str, ...]:
+    word = f" {word} "
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        if len(word) <= n:  # the whole word, once, and no longer n-grams
+            grams.append(word)
+            break
+        grams += [word[i : i + n] for i in range(len(word) - n + 1)]
+    return tuple(grams)
 
 
 @dataclass
@@ -77,11 +97,23 @@ class _Block:
     weights: np.ndarray  # (n_features, n_classes)
 
     def logits(self, features: list[str]) -> np.ndarray:
-        counts = Counter(i for i in map(self.index.get, features) if i is not None)
-        if not counts:
+        # Counted and looked up in C (a generator over every n-gram was most of the cost);
+        # ids keep the order of first occurrence, so the sums are the same as before.
+        counts = Counter(features)
+        ids = np.fromiter(map(self.index.get, counts, itertools.repeat(-1)), np.int64, len(counts))
+        return self._logits(ids, counts.values())
+
+    def id_logits(self, ids: list[int]) -> np.ndarray:
+        """`logits` of the features with these ids (the known ones, in the text's order)."""
+        counts = Counter(ids)
+        return self._logits(np.fromiter(counts, np.int64, len(counts)), counts.values())
+
+    def _logits(self, ids: np.ndarray, counts: Iterable[int]) -> np.ndarray:
+        known = ids >= 0
+        if not known.any():
             return np.zeros(self.weights.shape[1], dtype=np.float32)
-        ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        raw = np.fromiter(counts.values(), np.float64, len(counts))
+        raw = np.fromiter(counts, np.float64, len(ids))[known]
+        ids = ids[known]
         tf = (1 + np.log(raw)).astype(np.float32)  # as math.log would, then float32
         values = tf * self.idf[ids]
         values /= np.linalg.norm(values)
@@ -106,6 +138,7 @@ class CheckworthinessModel:
                 )
             self.word, self.char = blocks
             self.intercept = data["intercept"].astype(np.float32)
+        self._char_ids: dict[str, tuple[int, ...]] = {}
         self.version = hashlib.sha256(path.read_bytes()).hexdigest()
         self.claim_threshold: float = self.meta["factual_threshold"]
         self.checkworthy_threshold: float = self.meta["checkworthy_threshold"]
@@ -116,7 +149,7 @@ class CheckworthinessModel:
             text = preprocess(sentence)
             logits = (
                 self.word.logits(word_features(text))
-                + self.char.logits(char_features(text))
+                + self.char.id_logits(self.char_ids(text))
                 + self.intercept
             )
             rows.append(logits)
@@ -126,6 +159,23 @@ class CheckworthinessModel:
         logits -= logits.max(axis=1, keepdims=True)
         odds = np.exp(logits)
         return odds / odds.sum(axis=1, keepdims=True)
+
+    def char_ids(self, text: str) -> list[int]:
+        """The ids of `char_features(text)` in the vocabulary, unknown n-grams left out.
+        Each word's are remembered: one look-up a word instead of ~20, in a vocabulary
+        too large to stay in the CPU's caches between articles."""
+        ids: list[int] = []
+        for word in _RUNS_OF_SPACE.sub(" ", text).split():
+            known = self._char_ids.get(word)
+            if known is None:
+                found = map(self.char.index.get, _word_grams(word, 2, 5))
+                known = tuple(i for i in found if i is not None)
+                if len(word) <= _REMEMBERED_WORD_CHARS:
+                    if len(self._char_ids) >= 100_000:
+                        self._char_ids.clear()
+                    self._char_ids[word] = known
+            ids += known
+        return ids
 
     def checkworthiness(self, sentences: list[str]) -> np.ndarray:
         return self.probabilities(sentences)[:, 2]

@@ -86,9 +86,35 @@ def _stem(word: str) -> str:
 
 
 def _content(text: str) -> set[str]:
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-    words = [w.removesuffix("'s") for w in words]
-    return {_stem(w) for w in words if len(w) > 1 and w not in _STOP}
+    return {w for w in map(_content_word, _WORD.findall(text)) if w is not None}
+
+
+@lru_cache(maxsize=200_000)
+def _content_word(word: str) -> str | None:
+    """A word's stem, or None for a function word: each word is worked out once."""
+    word = word.lower().replace("’", "'").removesuffix("'s")
+    return _stem(word) if len(word) > 1 and word not in _STOP else None
+
+
+# Texts up to this long are remembered (a 10 MB article of one paragraph is not).
+_REMEMBERED_CHARS = 50_000
+
+
+def _content_of(text: str) -> frozenset[str]:
+    """`_content` of a text many claims share (the paragraphs around their quotes)."""
+    if len(text) > _REMEMBERED_CHARS:
+        return frozenset(_content(text))
+    return _remembered_content(text)
+
+
+@lru_cache(maxsize=64)
+def _remembered_content(text: str) -> frozenset[str]:
+    return frozenset(_content(text))
+
+
+@cache
+def _date_content() -> frozenset[str]:
+    return frozenset(_content(" ".join(_DATE_WORDS)))
 
 
 @lru_cache(maxsize=16)
@@ -291,14 +317,17 @@ def unsupported(claim: str, quote: str, near: str, context: str) -> str | None:
     for name in names:
         if not _name_found(name, context_lower, context_words):
             return f'the claim names "{name}", which the text does not'
-    if why := _turned_around(claim, quote, f"{quote}\n{near}"):
+    if why := _turned_around(claim, quote, near):
         return why
     # (names, numbers and dates are checked above)
-    words = _content(claim) - _content(" ".join(names)) - _content(" ".join(_DATE_WORDS))
+    words = _content(claim) - _content(" ".join(names)) - _date_content()
     if not words:
         return None
-    near_share = _share(words, _content(f"{quote} {near}"))
-    quote_share = _share(words, _content(quote))
+    # The words of "quote near" are those of each (a space parts them): the paragraphs'
+    # are worked out once for all the claims quoting them.
+    quote_words = _content(quote)
+    near_share = _share(words, quote_words | _content_of(near))
+    quote_share = _share(words, quote_words)
     if near_share < NEAR_SHARE or quote_share < QUOTE_SHARE:
         return (
             "the claim does not say what its quote says (too few of its words are in the "
@@ -358,6 +387,7 @@ _LOADED = _listed(
     "cheat invad invasion attack bomb abuse abusive smuggl conspir fabricat falsif racist "
     "nazi pedophil molest assault blackmail perjur felon"
 )
+_LOADED_PREFIXES = tuple(_LOADED)
 _CAUSAL = re.compile(
     r"\b(?:because|due to|caus(?:e|ed|es|ing)|led to|leads? to|result(?:s|ed)? (?:of|in|from)|"
     r"as a result|thanks to|blam(?:e|ed|es)|attributed to|owing to|responsible for)\b"
@@ -393,11 +423,32 @@ def _negated(words: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     return negated, plain
 
 
-def _turned_around(claim: str, quote: str, around: str) -> str | None:
-    """Why the claim says the opposite of its quote, or adds what the text does not say."""
+def _word_set(text: str) -> frozenset[str]:
+    """`_words_of` a text many claims share (the paragraphs around their quotes), as a set."""
+    if len(text) > _REMEMBERED_CHARS:
+        return frozenset(_words_of(text))
+    return _remembered_words(text)
+
+
+@lru_cache(maxsize=64)
+def _remembered_words(text: str) -> frozenset[str]:
+    return frozenset(_words_of(text))
+
+
+# A quote ending in a direction word (or "than", "by"): its "#" depends on what follows.
+_OPEN_END = re.compile(r"\b(?:up|down|more|most|less|least|fewer|fewest|than|by)\s*$")
+
+
+def _turned_around(claim: str, quote: str, near: str) -> str | None:
+    """Why the claim says the opposite of its quote, or adds what the text does not say.
+    `near`: the paragraphs around the quote; the quote and they are "around" it."""
+    around = f"{quote}\n{near}"
     claim_words = _words_of(claim)
     quote_words = set(_words_of(quote))
-    around_words = set(_words_of(around))
+    if _OPEN_END.search(quote.lower()):  # "up" + "\n12" would be "up#": read them as one
+        around_words = set(_words_of(around))
+    else:  # no word runs across the line break: the words of each
+        around_words = quote_words | _word_set(near)
     claim_set = set(claim_words)
     for one, other in _OPPOSITE_SETS:
         for said, instead in ((one, other), (other, one)):
@@ -416,6 +467,8 @@ def _turned_around(claim: str, quote: str, around: str) -> str | None:
                        - quote_negated.keys()):  # fmt: skip
         return f'the claim says "not {claim_negated[added[0]]}", which its quote does not'
     for word in claim_words:
+        if not word.startswith(_LOADED_PREFIXES):  # (most words: one test in C)
+            continue
         for loaded in _LOADED:
             if word.startswith(loaded) and not any(w.startswith(loaded) for w in around_words):
                 return f'the claim adds "{word}", which its quote and the text around it do not say'
