@@ -409,3 +409,28 @@ def test_a_repeat_ranked_behind_many_claims_of_the_same_article_is_found(
 def _all_matches(engine):
     with Session(engine) as session:
         return session.exec(select(ClaimMatch)).all()
+
+
+def test_a_reworded_repeat_is_found_among_more_claims_holding_its_rarest_words_than_ranked(
+    engine, db_url, monkeypatch
+):
+    """More earlier claims hold a claim's three rarest words than are ranked, and none
+    holds all its words: the rewording holding most of them must be among the ranked."""
+    import pytest
+
+    from tracker.matching import LiveIndex, match_pending
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL ranks the claims holding the three words by those words "
+                    "alone (ts_rank), the oldest first among equals: a known limit")  # fmt: skip
+    monkeypatch.setattr("tracker.matching.CANDIDATES", 5)  # 10 ranked
+    rare, other = "Zephyrine Quillbrook Marrowdale", "Ashcombe Thistlewick Brindlemoor"
+    claim = f"{rare} {other} Pennywhistle."
+    for n in range(12):
+        _store(engine, f"{rare} mentioned item{n} elsewhere.", f"Rare {n}")
+    for n in range(14):
+        _store(engine, f"{other} Pennywhistle listed entry{n} today.", f"Other {n}")
+    reworded = _store(engine, f"{rare} {other}.", "Reworded")
+    new = _store(engine, claim, "New")
+    match_pending(engine, 0.75, 0.95, live=LiveIndex())
+    assert (new, reworded) in {(m.claim_id, m.other_id) for m in _all_matches(engine)}

@@ -450,7 +450,10 @@ class _LiveView:
         sets: list[set[int]] = postings  # type: ignore[assignment]
         want, below = CANDIDATES * 2, self.below
         if every:
-            return sorted(i for i in set.intersection(*sets) if i < below)[:want]
+            found = sorted(i for i in set.intersection(*sets) if i < below)
+            if len(found) > want:  # too many hold them all: those holding most of the
+                found = self._by_other_words(found, want)  # claim's other words first
+            return found[:want]
         # Claims holding two or more of the words first, by the summed rarity of the words
         # they hold; then those holding one, rarest word first. (Counting in C: one pass
         # in Python over a few thousand postings cost more than the FTS5 query it replaces.)
@@ -470,6 +473,15 @@ class _LiveView:
             single = sorted(i for i in sets[k] if hits[i] == 1 and i < below)
             found += single[: want - len(found)]
         return found[:want]
+
+    def _by_other_words(self, found: list[int], want: int) -> list[int]:
+        """The `want` claims of `found` holding the most (by rarity) of the words looked up
+        for this claim, as BM25 would rank them; then the oldest first."""
+        total = max(self.live.through, 1)
+        sets = [held for held in self.held.values() if isinstance(held, set)]
+        weights = [math.log(1 + (total - len(s) + 0.5) / (len(s) + 0.5)) for s in sets]
+        score = {i: sum(w for s, w in zip(sets, weights, strict=True) if i in s) for i in found}
+        return heapq.nsmallest(want, found, key=lambda i: (-score[i], i))
 
     def same_text(self, text: str, terms: list[str]) -> list[int]:
         return self.fts.same_text(text, terms)
