@@ -350,7 +350,7 @@ def test_after_a_configuration_error_the_next_import_finishes_unasked(cli, tmp_p
         f"sqlite:///{tmp_path / 'x.db'}", openai_base_url="http://127.0.0.1:9/v1", max_retries=0
     )
     assert cli(broken, "import", str(folder), "-c", "1").exit_code == 2  # no server
-    assert _states(broken) == {"pending": 1}  # kept, with its text
+    assert _states(broken) == {"pending": 2}  # kept, with their text (one leased ahead)
     with FakeLLM(respond=first_sentence_claim) as fake:
         fixed = broken.model_copy(update={"openai_base_url": fake.base_url})
         result = cli(fixed, "import", str(folder))
