@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
+from tests.test_matching import SHARED, _store
 from tracker.db import create_db_engine, migrate
-from tracker.ingest import add_article
 from tracker.matching import LiveIndex, match_pending
-from tracker.models import ArticleCreate, Claim, ClaimMatch
-
-SHARED = "Officials said unemployment in Ohio fell to 3.1 percent in May, the lowest since 2001."
+from tracker.models import ClaimMatch
 
 
 @pytest.fixture
@@ -20,17 +18,6 @@ def sqlite_engine(tmp_path):
     migrate(engine)
     yield engine
     engine.dispose()
-
-
-def _store(engine, text: str, title: str) -> int:
-    """An article with one claim, stored without matching (as an import's writer does)."""
-    article, _ = add_article(engine, ArticleCreate(text=f"{text} ({title})", title=title))
-    with Session(engine) as session:
-        claim = Claim(article_id=article.id, text=text, quote=text, quote_start=0,
-                      quote_end=len(text), checkworthiness=0.9)  # fmt: skip
-        session.add(claim)
-        session.commit()
-        return claim.id
 
 
 def _pairs(engine) -> set[tuple[int, int]]:
