@@ -330,9 +330,19 @@ async def run_batch(
         a model answer then sends its next request at once, instead of waiting for the
         writer thread behind every other worker's answer: with fixed latency the workers
         otherwise moved in lockstep waves, each wave a quarter second late."""
+        try:
+            await take_leases()
+        except Exception as exc:  # a bug: surfaced in a worker, as the reader's are
+            leased.put_nowait(_ReaderFailed(exc))
+        finally:  # every worker waiting for an article ends (after a stop, too)
+            leased.put_nowait(_DONE)
+
+    async def take_leases() -> None:
         while not report.stopped:
             item = await ready.get()
-            if item is _DONE or isinstance(item, _ReaderFailed | _StorageStop):
+            if item is _DONE:
+                return
+            if isinstance(item, _ReaderFailed | _StorageStop):
                 leased.put_nowait(item)
                 return
             room.release()
@@ -340,7 +350,7 @@ async def run_batch(
                 leased.put_nowait(item)
                 continue
             if stop is not None and stop.is_set():
-                break
+                return
             if item.article_id is not None and (
                 skip := nothing_to_do(item, force=force, retry_failed=retry_failed or force)
             ):  # as the reader found it: no lease, no write (a re-import of 1,000 is reads)
@@ -364,7 +374,6 @@ async def run_batch(
                 leased.put_nowait(ItemReport.of(item, claimed))
                 continue
             leased.put_nowait(claimed)
-        leased.put_nowait(_DONE)
 
     async def work() -> None:
         while not report.stopped:
