@@ -191,9 +191,10 @@ def test_a_batch_the_server_refuses_leaves_every_article_pending(cli, db_url, tm
     assert batch.status == "failed" and "gpt-none" in batch.error
 
 
-def _process(tmp_path: Path, db_url: str, fake: FakeLLM, *args: str):
+def _process(tmp_path: Path, db_url: str, fake: FakeLLM, *args: str, **env_vars: str):
     command, env = _import_process(tmp_path, db_url, fake.base_url)
     env["TRACKER_BATCH_POLL_INTERVAL"] = "0.05"
+    env.update(env_vars)
     return [*command[:3], *args], env
 
 
@@ -205,9 +206,14 @@ def _submitted(engine) -> ApiBatch | None:
         return None
 
 
-def _start_and_kill(tmp_path: Path, db_url: str, fake: FakeLLM, folder: Path) -> ApiBatch:
-    """`tracker import --batch-api` in a process, SIGKILLed once its batch is submitted."""
-    command, env = _process(tmp_path, db_url, fake, "import", str(folder), "--batch-api", "-q")
+def _start_and_kill(
+    tmp_path: Path, db_url: str, fake: FakeLLM, folder: Path, **env_vars: str
+) -> ApiBatch:
+    """`tracker import --batch-api` in a process, SIGKILLed once its (first) batch is
+    submitted."""
+    command, env = _process(
+        tmp_path, db_url, fake, "import", str(folder), "--batch-api", "-q", **env_vars
+    )
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     engine = get_engine(db_url)
     deadline = time.monotonic() + 60
@@ -218,6 +224,18 @@ def _start_and_kill(tmp_path: Path, db_url: str, fake: FakeLLM, folder: Path) ->
     process.send_signal(signal.SIGKILL)
     process.wait()
     return batch
+
+
+def _resume(
+    tmp_path: Path, db_url: str, fake: FakeLLM, folder: Path, how: str, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    """Pick up a killed Batch API import: `tracker batches --resume`, or the import again."""
+    args = ["batches", "--resume"] if how == "batches --resume" else [
+        "import", str(folder), "--batch-api",
+    ]  # fmt: skip
+    command, env = _process(tmp_path, db_url, fake, *args, **env_vars)
+    return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
 
 
 @pytest.mark.parametrize("how", ["batches --resume", "import again"])
@@ -239,12 +257,7 @@ def test_a_killed_batch_import_is_resumed_without_a_second_batch(tmp_path, db_ur
         assert fake.chat_requests == []
 
         fake.batch_hold = False
-        args = ["batches", "--resume"] if how == "batches --resume" else [
-            "import", str(folder), "--batch-api",
-        ]  # fmt: skip
-        command, env = _process(tmp_path, db_url, fake, *args)
-        resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                                 timeout=120)  # fmt: skip
+        resumed = _resume(tmp_path, db_url, fake, folder, how)
         assert resumed.returncode == 0, resumed.stderr
         assert len(fake.batches) == 1  # collected, not submitted again
         assert len(fake.batch_lines) == 4 and fake.chat_requests == []
@@ -379,17 +392,9 @@ def test_a_killed_import_of_several_batches_is_resumed_without_submitting_again(
 ):
     folder = _articles(tmp_path / "in", 5)
     with FakeLLM(respond=first_sentence_claim, batch_hold=True) as fake:
-        command, env = _process(tmp_path, db_url, fake, "import", str(folder), "--batch-api", "-q")
-        env["TRACKER_BATCH_MAX_REQUESTS"] = "2"
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+        # (all three batches are submitted before the first wait)
+        _start_and_kill(tmp_path, db_url, fake, folder, TRACKER_BATCH_MAX_REQUESTS="2")
         engine = get_engine(db_url)
-        deadline = time.monotonic() + 60
-        while (batch := _submitted(engine)) is None or batch.status != "in_progress":
-            assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline, "the batch was never submitted"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)  # (all three submitted before the first wait)
-        process.wait()
         assert len(fake.batches) == 3
         with Session(engine) as session:
             stored = session.exec(select(ApiBatch).order_by(ApiBatch.id)).all()
@@ -400,13 +405,7 @@ def test_a_killed_import_of_several_batches_is_resumed_without_submitting_again(
         )  # fmt: skip
 
         fake.batch_hold = False
-        args = ["batches", "--resume"] if how == "batches --resume" else [
-            "import", str(folder), "--batch-api",
-        ]  # fmt: skip
-        command, env = _process(tmp_path, db_url, fake, *args)
-        env["TRACKER_BATCH_MAX_REQUESTS"] = "2"
-        resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                                 timeout=120)  # fmt: skip
+        resumed = _resume(tmp_path, db_url, fake, folder, how, TRACKER_BATCH_MAX_REQUESTS="2")
         assert resumed.returncode == 0, resumed.stderr
         assert len(fake.batches) == 3  # collected, none submitted again
         assert len(fake.batch_lines) == 5 and fake.chat_requests == []

@@ -23,6 +23,7 @@ added, the sentence made standalone):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 
 # Share of the claim's content words that must be found near the quote, and in the quote.
@@ -100,16 +101,18 @@ def _content_word(word: str) -> str | None:
 _REMEMBERED_CHARS = 50_000
 
 
-def _content_of(text: str) -> frozenset[str]:
-    """`_content` of a text many claims share (the paragraphs around their quotes)."""
-    if len(text) > _REMEMBERED_CHARS:
-        return frozenset(_content(text))
-    return _remembered_content(text)
+def _shared(words: Callable[[str], Iterable[str]]) -> Callable[[str], frozenset[str]]:
+    """`words` of a text many claims share (the paragraphs around their quotes), as a set,
+    remembered for the next claims (texts over _REMEMBERED_CHARS are not kept)."""
+    remembered = lru_cache(maxsize=64)(lambda text: frozenset(words(text)))
+
+    def of(text: str) -> frozenset[str]:
+        return frozenset(words(text)) if len(text) > _REMEMBERED_CHARS else remembered(text)
+
+    return of
 
 
-@lru_cache(maxsize=64)
-def _remembered_content(text: str) -> frozenset[str]:
-    return frozenset(_content(text))
+_content_of = _shared(_content)
 
 
 @cache
@@ -402,6 +405,9 @@ def _words_of(text: str) -> list[str]:
     return re.findall(r"[^\W\d_]+#?", text)
 
 
+_word_set = _shared(_words_of)
+
+
 def _negated(words: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """The content words a negation governs (the first content word within four words
     after it), and those used without one: {stem: word}."""
@@ -421,18 +427,6 @@ def _negated(words: list[str]) -> tuple[dict[str, str], dict[str, str]]:
         else:
             plain.setdefault(stem(word), word)
     return negated, plain
-
-
-def _word_set(text: str) -> frozenset[str]:
-    """`_words_of` a text many claims share (the paragraphs around their quotes), as a set."""
-    if len(text) > _REMEMBERED_CHARS:
-        return frozenset(_words_of(text))
-    return _remembered_words(text)
-
-
-@lru_cache(maxsize=64)
-def _remembered_words(text: str) -> frozenset[str]:
-    return frozenset(_words_of(text))
 
 
 # A quote ending in a direction word (or "than", "by"): its "#" depends on what follows.
