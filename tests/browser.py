@@ -151,12 +151,13 @@ def settled(page) -> None:
 
 
 def eventually(check, timeout: float = 15.0):
-    """Retry an assertion until it holds (the page redraws a moment after a rerun)."""
+    """Retry an assertion until it holds (the page redraws a moment after a rerun, and
+    may show an empty table meanwhile: a check indexing its rows retries too)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return check()
-        except AssertionError:
+        except (AssertionError, IndexError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
