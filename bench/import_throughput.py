@@ -74,9 +74,9 @@ _TRACKER = (
     "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
     "    sys.stderr.write(f'\\nOWN-CPU {own.ru_utime + own.ru_stime}\\n')\n"
     "atexit.register(said)\n"
-    "from tracker.cli import app\n"
+    "from tracker.cli import main\n"
     "sys.argv[0] = 'tracker'\n"
-    "app()\n"
+    "main()\n"
 )
 
 

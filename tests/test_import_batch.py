@@ -262,6 +262,21 @@ def _import_process(
     return command, env
 
 
+def test_the_command_closes_the_database_before_it_exits(tmp_path):
+    """The `tracker` command leaves nothing alive to the garbage collector at exit (a
+    speed-up): the database must still be closed, its write-ahead log folded in and
+    removed, not left for the next process to recover."""
+    folder = _articles(tmp_path / "in", 10)
+    db = tmp_path / "closed.db"
+    command, env = _import_process(folder, db)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("closed")) == [
+        "closed.db"
+    ]
+    assert _states_safe(make_settings(f"sqlite:///{db}")) == {"extracted": 10}
+
+
 def _wait_until_extracted(settings, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while _states_safe(settings).get("extracted", 0) < count and time.monotonic() < deadline:

@@ -245,8 +245,9 @@ async def run_batch(
     many inputs are read before a worker is free for them (default 4 x concurrency).
     `stop` (a worker's SIGTERM): start nothing more; what is in flight finishes, and the
     leases of what was read ahead are given back. `match_at_once` (a worker, which may run
-    for days): the matcher process starts with the run, not after MATCHER_AFTER articles,
-    so claims are compared while it runs, and those a killed run left are compared too.
+    for days, or an import of at least MATCHER_AFTER inputs): the matcher process starts
+    with the run, not after MATCHER_AFTER articles, so claims are compared while it runs,
+    and those a killed run left are compared too.
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
