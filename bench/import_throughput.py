@@ -12,7 +12,8 @@ same vocabulary, so that matching new claims searches a realistic index.
 Prints, for N articles at model latency L and concurrency C: the whole command's wall time
 against the ideal N·L/C; the CPU spent per article beyond start-up, in all and in the
 import process alone (its matcher process compares new claims with stored ones on the
-other core); then a re-import of `--reimport` stored articles (time, model calls). Targets
+other core); the same CPU as the slope between N and 3N articles, which leaves out what
+a run pays once; then a re-import of `--reimport` stored articles (time, model calls). Targets
 (issue 13): the whole command within 1.3x of N·L/C at L=500 ms and 1.5x at L=200 ms, C=16;
 per-article CPU at most 15 ms for ~5 claims with 100,000 claims stored.
 """
@@ -141,6 +142,28 @@ def main() -> None:
                   f"article in all ({cpu:5.2f} s), {own_per_article:5.1f} ms in the import "
                   f"process (the matcher process does the rest); {summary['claims']} claims, "
                   f"{summary['extracted']} extracted")  # fmt: skip
+
+        # Per-article CPU as a slope: N and 3N articles at L=0. The figures above subtract
+        # only `tracker stats`'s start-up, so they spread over N what an import pays once
+        # more (the SDK's import, the matcher process's start, its end).
+        measured = {}
+        for n in (args.n, 3 * args.n):
+            folder = tmp_path / f"slope-{n}"
+            write_articles(folder, n, words, seed_=n)
+            db = tmp_path / f"s{n}.db"
+            shutil.copy(base, db)
+            with FakeLLM(respond=sentence_claims(args.claims)) as fake:
+                _, cpu, own, _ = run(
+                    ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
+                    db, fake.base_url,
+                )  # fmt: skip
+            measured[n] = cpu, own
+        (cpu1, own1), (cpu3, own3) = measured[args.n], measured[3 * args.n]
+        slope, own_slope = (cpu3 - cpu1) / (2 * args.n), (own3 - own1) / (2 * args.n)
+        print(f"CPU per article, as the slope from {args.n} to {3 * args.n} articles (L=0): "
+              f"{slope * 1000:5.1f} ms in all, {own_slope * 1000:5.1f} ms in the import "
+              f"process, {(slope - own_slope) * 1000:5.1f} ms in the matcher process; paid "
+              f"once a run: {cpu1 - args.n * slope:4.2f} s in all")  # fmt: skip
 
         folder = tmp_path / "archive"
         write_articles(folder, args.reimport, words, seed_=99)

@@ -114,3 +114,27 @@ def test_claims_that_turn_their_quote_around_are_refused(claim, quote, reason):
 )
 def test_fair_restatements_still_pass(claim, quote):
     assert _check(claim, quote) is None
+
+
+def test_the_c_stemmer_gives_the_pure_python_stems():
+    """The support check stems with snowballstemmer, which hands the work to PyStemmer (a
+    C build of the same Snowball rules) when it is installed, as pyproject asks. A claim
+    must get the same verdict either way."""
+    import re
+
+    import Stemmer
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    from tests.conftest import ROOT
+    from tracker.support import _stemmer
+
+    assert isinstance(_stemmer(), Stemmer.Stemmer)  # the fast one is in use
+    prose = [*sorted((ROOT / "data" / "articles").glob("*.txt")), ROOT / "README.md"]
+    text = " ".join(p.read_text(encoding="utf-8") for p in prose) + (
+        " generously running flies agreed happily mayor's ’s cannot N.A.T.O. naïve façade "
+        "Zürich dying lying skies news communism organization relational conditional"
+    )
+    words = sorted({w.lower() for w in re.findall(r"[^\W\d_]+", text)})
+    assert len(words) > 1000
+    python = EnglishStemmer()
+    assert [_stemmer().stemWord(w) for w in words] == [python.stemWord(w) for w in words]
