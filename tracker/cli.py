@@ -125,13 +125,7 @@ def _open_database(url: str) -> Engine:
             "Check TRACKER_DATABASE_URL (or the .env file it may come from)."
         )
         raise typer.Exit(2) from None
-    if id(engine) not in _CLOSED_AT_EXIT:  # before main()'s freeze: atexit runs LIFO
-        _CLOSED_AT_EXIT.add(id(engine))
-        atexit.register(engine.dispose)
     return engine
-
-
-_CLOSED_AT_EXIT: set[int] = set()
 
 
 def _with_metadata(items: Iterable[Item], overrides: dict[str, Any]) -> Iterator[Item]:
@@ -1226,7 +1220,8 @@ def main() -> None:
     loads its modules (see _loaded). At exit what is still alive is frozen out of its sight:
     the interpreter's last collections otherwise walk every object a long import made
     (0.3 s of its wall time, bench/import_throughput.py). The databases are closed before
-    that, so nothing left to the freeze holds a connection."""
+    that (tracker.db registers their closing later, and atexit runs the last one first), so
+    nothing left to the freeze holds a connection."""
     atexit.register(gc.freeze)  # registered first, so it runs last
     gc.disable()  # until the command's modules are loaded: _loaded()
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,6 +114,9 @@ def _schema_version(engine: Engine) -> str | None:
 def _engine_for(url: str) -> Engine:
     engine = create_db_engine(url)
     migrate(engine)
+    # Closed at exit, not left to the garbage collector: SQLite folds its write-ahead log
+    # in, PostgreSQL sees a goodbye. (`tracker` freezes what is left at exit: cli.main.)
+    atexit.register(engine.dispose)
     return engine
 
 
