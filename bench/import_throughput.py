@@ -81,6 +81,34 @@ _TRACKER = (
 )
 
 
+# The floor: a process that only imports the SDK and sends the same articles to the same
+# server, C at a time (no database, no checks, no matching): what any command built on the
+# openai SDK pays on this machine before doing anything of its own.
+_BARE_SDK = """
+import asyncio, pathlib, sys
+import openai
+
+async def main(folder, c):
+    client, gate = openai.AsyncOpenAI(), asyncio.Semaphore(c)
+    async def one(path):
+        async with gate:
+            text = path.read_text(encoding="utf-8")
+            await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"<<<\\n{text}\\n>>>"}])
+    await asyncio.gather(*(one(p) for p in sorted(pathlib.Path(folder).iterdir())))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def bare_sdk(folder: Path, concurrency: int, base_url: str) -> float:
+    env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-bench-not-a-key"}
+    started = time.perf_counter()
+    command = [sys.executable, "-c", _BARE_SDK, str(folder), str(concurrency)]
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def run(args: list[str], db: Path, base_url: str) -> tuple[float, float, float, dict]:
     """`tracker ARGS` as its own process: wall seconds, CPU seconds (all its processes),
     CPU seconds of the import process alone, its --json summary."""
@@ -134,6 +162,10 @@ def main() -> None:
                     ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
                     db, fake.base_url,
                 )  # fmt: skip
+                bare = bare_sdk(folder, args.concurrency, fake.base_url)
+                calls = len(fake.requests)
+            if calls != 2 * args.n:
+                sys.exit(f"expected {2 * args.n} model calls, the server saw {calls}")
             per_article = (cpu - startup) / args.n * 1000
             own_per_article = (own - startup) / args.n * 1000
             ratio = f"{wall / ideal:4.2f}x ideal {ideal:5.2f} s" if ideal else "(no latency)"
@@ -142,6 +174,9 @@ def main() -> None:
                   f"article in all ({cpu:5.2f} s), {own_per_article:5.1f} ms in the import "
                   f"process (the matcher process does the rest); {summary['claims']} claims, "
                   f"{summary['extracted']} extracted")  # fmt: skip
+            floor = f" ({bare / ideal:4.2f}x)" if ideal else ""
+            print(f"  the bare SDK sending the same {args.n} articles, C at a time, nothing "
+                  f"else (the floor): {bare:5.2f} s{floor}")  # fmt: skip
 
         # Per-article CPU as a slope: N and 3N articles at L=0. The figures above subtract
         # only `tracker stats`'s start-up, so they spread over N what an import pays once
