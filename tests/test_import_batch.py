@@ -277,6 +277,85 @@ def test_the_command_closes_the_database_before_it_exits(tmp_path):
     assert _states_safe(make_settings(f"sqlite:///{db}")) == {"extracted": 10}
 
 
+def test_a_database_that_fails_to_migrate_is_still_closed_at_exit(tmp_path):
+    """An engine is closed at exit even when its migration fails (an unknown schema
+    version: a newer tracker wrote it), so no write-ahead log is left beside the file."""
+    db = tmp_path / "newer.db"
+    engine = get_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffffffff'")
+    engine.dispose()
+    command, env = _import_process(tmp_path, db)
+    command[-4:] = ["stats"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("newer")) == ["newer.db"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats"],
+        ["info"],
+        ["export", "--format", "jsonl"],
+        ["claims"],
+        ["score"],
+        ["eval", "--task", "matching", "--data", "data"],
+        ["import", "--enqueue", "in"],
+        ["worker", "--until-empty"],
+        ["feeds", "list"],
+        ["batches"],
+    ],
+    ids=lambda args: " ".join(args[:3]),
+)
+def test_every_command_works_with_the_garbage_collector_on(tmp_path, args):
+    """`tracker` pauses the garbage collector while a command loads its modules; a command
+    that never resumed it would keep every reference cycle it made until it ends."""
+    _articles(tmp_path / "in", 3)
+    clef = tmp_path / "data" / "clef2020-claim-retrieval"  # a tiny claim-retrieval set
+    (clef / "dev").mkdir(parents=True)
+    (clef / "verified_claims.docs.tsv").write_text(
+        "\tvclaim\ttitle\n0\tThe bridge cost 4 million dollars.\tBridge\n"
+        "1\tUnemployment fell to 3 percent in 2019.\tJobs\n",
+        encoding="utf-8",
+    )
+    (clef / "dev" / "tweets.queries.tsv").write_text(
+        "\ttweet_content\n7\tthe bridge cost 4 million dollars!\n", encoding="utf-8"
+    )
+    (clef / "dev" / "tweet-vclaim-pairs.qrels").write_text("7 0 0 1\n", encoding="utf-8")
+    _, env = _import_process(tmp_path / "in", tmp_path / "gc.db")
+    env["TRACKER_EXTRACTOR"] = "offline"
+    said = (  # the collector's state when the command is over, before any exit handler
+        "import gc, sys\nfrom tracker.cli import main\nsys.argv[0] = 'tracker'\n"
+        "try:\n    main()\nfinally:\n    sys.stderr.write(f'\\nGC-ON {gc.isenabled()}\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", said, *args], env=env, capture_output=True, text=True,
+        cwd=tmp_path, input="The rate rose 4 percent in 2020.\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GC-ON True" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_reimport_starts_no_matcher_process(tmp_path, cli, monkeypatch):
+    """A large import starts its matcher process with its first extraction; a re-import
+    that extracts nothing starts none (it would wait for one to load its modules)."""
+    folder = _articles(tmp_path / "in", 10)
+    settings = make_settings(f"sqlite:///{tmp_path / 'm.db'}", extractor="offline")
+    assert cli(settings, "import", str(folder), "-q").exit_code == 0
+    from tracker.batch import _Matcher
+
+    started: list[int] = []
+    start = _Matcher.start
+    monkeypatch.setattr(_Matcher, "start", lambda self: (started.append(1), start(self)))
+    assert cli(settings, "import", str(folder), "-q").exit_code == 0
+    assert started == []
+    (folder / "new.txt").write_text("Officials said 99 ferries need repairs.", encoding="utf-8")
+    assert cli(settings, "import", str(folder), "-q").exit_code == 0
+    assert started  # the one new article: the matcher started with its lease
+    assert _states(settings) == {"extracted": 11}
+
+
 def _wait_until_extracted(settings, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while _states_safe(settings).get("extracted", 0) < count and time.monotonic() < deadline:

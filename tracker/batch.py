@@ -56,13 +56,23 @@ class _Matcher:
     stored with earlier claims (tracker.matching.match_pending), in another process while
     the batch runs, then whatever is left when it ends."""
 
-    def __init__(self, engine: Engine, settings: Settings, *, at_once: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, *, at_once: bool = False, early: bool = False
+    ) -> None:
         self.engine, self.settings = engine, settings
         self.stored = 0
         self.process: Any = None
         self.stop: Any = None
         self.at_once = at_once  # a worker: it may run for days, storing a few articles an hour
+        self.early = early  # a large import: start with its first lease (see leased_one)
         if at_once:
+            self.start()
+
+    def leased_one(self) -> None:
+        """An article is about to go to the model: a large import's matcher starts now and
+        loads its modules on the other core while the first requests are out (not when
+        nothing is to be extracted: a re-import, unreadable files)."""
+        if self.early:
             self.start()
 
     def stored_one(self) -> None:
@@ -236,6 +246,7 @@ async def run_batch(
     read_ahead: int | None = None,
     stop: threading.Event | None = None,
     match_at_once: bool = False,
+    match_early: bool = False,
 ) -> BatchReport:
     """Import every item (an article to store, a stored article's id, or a read error).
 
@@ -245,9 +256,10 @@ async def run_batch(
     many inputs are read before a worker is free for them (default 4 x concurrency).
     `stop` (a worker's SIGTERM): start nothing more; what is in flight finishes, and the
     leases of what was read ahead are given back. `match_at_once` (a worker, which may run
-    for days, or an import of at least MATCHER_AFTER inputs): the matcher process starts
-    with the run, not after MATCHER_AFTER articles, so claims are compared while it runs,
-    and those a killed run left are compared too.
+    for days): the matcher process starts with the run, not after MATCHER_AFTER articles,
+    so claims are compared while it runs, and those a killed run left are compared too.
+    `match_early` (an import of at least MATCHER_AFTER inputs): it starts with the first
+    article leased for extraction.
     """
     owner = owner or lease.new_owner()
     check_writable(engine)
@@ -375,6 +387,7 @@ async def run_batch(
                 leased.put_nowait(ItemReport.of(item, claimed))
                 continue
             leased.put_nowait(claimed)
+            matcher.leased_one()
 
     async def work() -> None:
         while not report.stopped:
@@ -425,7 +438,7 @@ async def run_batch(
                     writer, lease.renew_all, engine, owner, settings.worker_lease
                 )
 
-    matcher = _Matcher(engine, settings, at_once=match_at_once)
+    matcher = _Matcher(engine, settings, at_once=match_at_once, early=match_early)
     reader = threading.Thread(target=read, name="tracker-reader", daemon=True)
     reader.start()
     renewing = asyncio.create_task(keep_leases())

@@ -41,7 +41,8 @@ def _loaded() -> None:
     """A command's modules are loaded: resume the garbage collector main() paused while
     they loaded (they make ~170,000 objects and no garbage; collecting as they came cost a
     tenth of a second of start-up), with what they made frozen out of its sight, so that
-    no later collection walks it again."""
+    no later collection walks it again. Every command gets here before its work: through
+    get_settings, _open_database, or a call of its own (score, eval)."""
     if not gc.isenabled():  # (in-process callers, tests among them, never paused it)
         gc.freeze()
         gc.enable()
@@ -109,6 +110,7 @@ def _open_database(url: str) -> Engine:
     from tracker.db import get_engine
     from tracker.sanitize import scrub
 
+    _loaded()
     try:
         engine = get_engine(url)
         with engine.connect() as conn:
@@ -283,7 +285,7 @@ def import_(
         owner=owner,
         # A large import's matcher loads its modules on the second core while the first
         # requests are out, instead of beside the busy import later.
-        match_at_once=(total or 0) + len(stored) >= MATCHER_AFTER,
+        match_early=(total or 0) + len(stored) >= MATCHER_AFTER,
     )
     started = datetime.now(UTC)
     try:
@@ -816,6 +818,7 @@ def eval_(
         run_benchmark,
     )
 
+    _loaded()  # (--task matching reads no settings)
     if task == "matching":
         try:
             result = matching_map_at_5(data, url=database_url) if data.is_dir() else None

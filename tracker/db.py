@@ -113,10 +113,11 @@ def _schema_version(engine: Engine) -> str | None:
 @cache
 def _engine_for(url: str) -> Engine:
     engine = create_db_engine(url)
-    migrate(engine)
-    # Closed at exit, not left to the garbage collector: SQLite folds its write-ahead log
-    # in, PostgreSQL sees a goodbye. (`tracker` freezes what is left at exit: cli.main.)
+    # Closed at exit, not left to the garbage collector (`tracker` freezes what is left at
+    # exit: cli.main), even when the migration fails or is interrupted: SQLite folds its
+    # write-ahead log in, PostgreSQL sees a goodbye.
     atexit.register(engine.dispose)
+    migrate(engine)
     return engine
 
 
