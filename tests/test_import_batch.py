@@ -3,6 +3,7 @@ input formats, faults, resumption after SIGKILL, idempotence, exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -356,10 +357,23 @@ def test_a_reimport_starts_no_matcher_process(tmp_path, cli, monkeypatch):
     assert _states(settings) == {"extracted": 11}
 
 
-def _wait_until_extracted(settings, count: int, timeout: float = 30) -> None:
+def _wait_until_extracted(db: Path, count: int, timeout: float = 30) -> None:
+    """Until the import under test has extracted `count` articles. Read through a read-only
+    connection: opening the database here through tracker would migrate it (and wait for
+    the import's writes), long enough for a short import to end unseen."""
     deadline = time.monotonic() + timeout
-    while _states_safe(settings).get("extracted", 0) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while time.monotonic() < deadline:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                (done,) = conn.execute(
+                    "SELECT count(*) FROM article WHERE extraction_state = 'extracted'"
+                ).fetchone()
+        except sqlite3.Error:  # not created yet, or mid-migration
+            done = 0
+        if done >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{count} articles were not extracted within {timeout} s")
 
 
 def test_a_killed_import_resumes_without_duplicates(tmp_path):
@@ -369,7 +383,7 @@ def test_a_killed_import_resumes_without_duplicates(tmp_path):
         command, env = _import_process(folder, db, fake.base_url)
         process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=tmp_path)
         settings = make_settings(f"sqlite:///{db}")
-        _wait_until_extracted(settings, 6)
+        _wait_until_extracted(db, 6)
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted = _states_safe(settings)
@@ -585,13 +599,13 @@ def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, mo
 def test_ctrl_c_reports_the_articles_stored_in_the_run(tmp_path):
     folder = _articles(tmp_path / "in", 24)
     db = tmp_path / "int.db"
-    with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
+    with FakeLLM(respond=first_sentence_claim, latency=0.5) as fake:
         command, env = _import_process(folder, db, fake.base_url)
         process = subprocess.Popen(
             command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
         )
         settings = make_settings(f"sqlite:///{db}")
-        _wait_until_extracted(settings, 6)
+        _wait_until_extracted(db, 6)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

@@ -4,6 +4,7 @@ test is an operator's bad day that once went wrong."""
 from __future__ import annotations
 
 import json
+import types
 
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -199,13 +200,16 @@ def test_the_matcher_process_outlives_a_database_fault(monkeypatch):
         return 0
 
     stop = threading.Event()
+    closed = []
+    engine = types.SimpleNamespace(dispose=lambda: closed.append(1))
     monkeypatch.setattr("tracker.matching.match_pending", flaky)
-    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: engine)
     monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     waits = []
     monkeypatch.setattr(stop, "wait", lambda seconds: waits.append(seconds))
     matching.match_until_stopped("sqlite://", 0.7, 0.9, stop, os.getppid())
     assert len(rounds) == 2 and waits and waits[0] > 0
+    assert closed == [1]  # its connections closed as it ends
 
 
 def test_stats_counts_every_article_being_extracted_not_only_those_listed(
@@ -354,7 +358,8 @@ def test_a_matcher_whose_import_died_while_it_started_ends(monkeypatch):
     from tracker import matching
 
     monkeypatch.setattr("tracker.matching.match_pending", lambda *args, **options: 0)
-    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: None)
+    monkeypatch.setattr("tracker.db.create_db_engine", lambda url: types.SimpleNamespace(
+        dispose=lambda: None))  # fmt: skip
     monkeypatch.setattr("signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
     stop = threading.Event()  # never set: only the parent's death ends it
     waits = []

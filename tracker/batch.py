@@ -85,12 +85,12 @@ class _Matcher:
         if self.process is None or not self.process.is_alive():
             import multiprocessing
 
-            from tracker.matching import match_until_stopped
+            from tracker.matching import matcher_process
 
             context = multiprocessing.get_context("spawn")  # no threads copied by a fork
             self.stop = context.Event()
             self.process = context.Process(
-                target=match_until_stopped,
+                target=matcher_process,
                 args=(
                     self.settings.database_url,
                     self.settings.match_suggest,

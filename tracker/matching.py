@@ -704,22 +704,28 @@ def match_until_stopped(url: str, suggest: float, link: float, stop: Any, parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the import, which stops this
     engine = create_db_engine(url)
     live = LiveIndex()  # kept from round to round
-    while os.getppid() == parent:
-        try:
-            done = match_pending(engine, suggest, link, live=live)
-        except Exception:  # the database restarted, a connection killed: try again soon
-            done, pause = 0, 5.0
-        else:
-            pause = 0.2
-        if done == 0:
-            if stop.is_set():
-                # The import waits for this process to end. It ends sooner with its index
-                # (up to millions of postings) out of the interpreter's last garbage
-                # collections (0.1 s), its connections closed first.
-                engine.dispose()
-                gc.freeze()
-                return
-            stop.wait(pause)
+    try:
+        while os.getppid() == parent:
+            try:
+                done = match_pending(engine, suggest, link, live=live)
+            except Exception:  # the database restarted, a connection killed: try again soon
+                done, pause = 0, 5.0
+            else:
+                pause = 0.2
+            if done == 0:
+                if stop.is_set():
+                    return
+                stop.wait(pause)
+    finally:
+        engine.dispose()
+
+
+def matcher_process(url: str, suggest: float, link: float, stop: Any, parent: int) -> None:
+    """The matcher process's target: match_until_stopped, then an end without the
+    interpreter's last garbage collections walking its index (up to millions of postings:
+    the import waited 0.1 s longer for this process). Its connections are closed by then."""
+    match_until_stopped(url, suggest, link, stop, parent)
+    gc.freeze()
 
 
 def _round(engine: Engine, suggest: float, link: float, batch: int, live: LiveIndex) -> int | None:
