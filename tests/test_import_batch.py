@@ -599,11 +599,14 @@ def test_reimporting_with_metadata_fills_in_what_the_article_lacked(tmp_path, mo
 def test_ctrl_c_reports_the_articles_stored_in_the_run(tmp_path):
     folder = _articles(tmp_path / "in", 24)
     db = tmp_path / "int.db"
-    with FakeLLM(respond=first_sentence_claim, latency=0.5) as fake:
+    with FakeLLM(respond=first_sentence_claim, latency=0.25) as fake:
         command, env = _import_process(folder, db, fake.base_url)
         process = subprocess.Popen(
-            command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
-        )
+            command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            # Ctrl-C as in a terminal: a suite started as a background job (`.ci/run &`)
+            # has SIGINT ignored, which its children would inherit, Python too.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
         settings = make_settings(f"sqlite:///{db}")
         _wait_until_extracted(db, 6)
         process.send_signal(signal.SIGINT)
