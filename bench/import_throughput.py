@@ -142,6 +142,10 @@ def main() -> None:
     args = parser.parse_args()
     words = vocabulary()
 
+    def import_(folder: Path, db: Path, base_url: str) -> tuple[float, float, float, dict]:
+        return run(["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
+                   db, base_url)  # fmt: skip
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         # The stored claims are seeded once and kept for reruns (a few minutes at 100,000).
@@ -158,10 +162,7 @@ def main() -> None:
             shutil.copy(base, db)
             ideal = args.n * latency / args.concurrency
             with FakeLLM(respond=sentence_claims(args.claims), latency=latency) as fake:
-                wall, cpu, own, summary = run(
-                    ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
-                    db, fake.base_url,
-                )  # fmt: skip
+                wall, cpu, own, summary = import_(folder, db, fake.base_url)
                 bare = bare_sdk(folder, args.concurrency, fake.base_url)
                 calls = len(fake.requests)
             if calls != 2 * args.n:
@@ -188,10 +189,7 @@ def main() -> None:
             db = tmp_path / f"s{n}.db"
             shutil.copy(base, db)
             with FakeLLM(respond=sentence_claims(args.claims)) as fake:
-                _, cpu, own, _ = run(
-                    ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
-                    db, fake.base_url,
-                )  # fmt: skip
+                _, cpu, own, _ = import_(folder, db, fake.base_url)
             measured[n] = cpu, own
         (cpu1, own1), (cpu3, own3) = measured[args.n], measured[3 * args.n]
         slope, own_slope = (cpu3 - cpu1) / (2 * args.n), (own3 - own1) / (2 * args.n)
@@ -204,13 +202,9 @@ def main() -> None:
         write_articles(folder, args.reimport, words, seed_=99)
         db = tmp_path / "r.db"
         with FakeLLM(respond=sentence_claims(args.claims)) as fake:
-            run(["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
-                db, fake.base_url)  # fmt: skip
+            import_(folder, db, fake.base_url)
             first = len(fake.requests)
-            wall, _, _, summary = run(
-                ["import", str(folder), "-c", str(args.concurrency), "-q", "--json"],
-                db, fake.base_url,
-            )  # fmt: skip
+            wall, _, _, summary = import_(folder, db, fake.base_url)
             again = len(fake.requests) - first
         print(f"re-import of {args.reimport} stored articles: {wall:.2f} s, {again} model "
               f"calls, {summary['skipped']} skipped")  # fmt: skip

@@ -287,7 +287,7 @@ def test_a_database_that_fails_to_migrate_is_still_closed_at_exit(tmp_path):
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffffffff'")
     engine.dispose()
     command, env = _import_process(tmp_path, db)
-    command[-4:] = ["stats"]
+    command = [*command[:3], "stats"]  # (`python -m tracker.cli stats`)
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("newer")) == ["newer.db"]
@@ -358,9 +358,9 @@ def test_a_reimport_starts_no_matcher_process(tmp_path, cli, monkeypatch):
 
 
 def _wait_until_extracted(db: Path, count: int, timeout: float = 30) -> None:
-    """Until the import under test has extracted `count` articles. Read through a read-only
-    connection: opening the database here through tracker would migrate it (and wait for
-    the import's writes), long enough for a short import to end unseen."""
+    """Until the import under test has extracted `count` articles, read through a read-only
+    connection (opening the database through tracker here would migrate it, beside the
+    import under test)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -354,9 +354,7 @@ def test_a_long_running_matcher_sees_claims_another_matcher_compared(engine, db_
     match_pending(engine, 0.75, 0.95)  # another process's matcher compares it
     third = _store(engine, SHARED, "Third")
     match_pending(engine, 0.75, 0.95, live=live)
-    with Session(engine) as session:
-        links = {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))
-                 if m.state == "linked"}  # fmt: skip
+    links = {(m.claim_id, m.other_id) for m in _all_matches(engine) if m.state == "linked"}
     assert links == {(second, first), (third, first), (third, second)}
 
 
@@ -374,9 +372,7 @@ def test_a_claim_deleted_after_the_matcher_read_it_is_never_matched(engine, db_u
     kept = _store(engine, SHARED, "Second")
     repeat = _store(engine, SHARED, "Third")
     match_pending(engine, 0.75, 0.95, live=live)
-    with Session(engine) as session:
-        pairs = {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))}
-    assert pairs == {(repeat, kept)}
+    assert _id_pairs(engine) == {(repeat, kept)}
 
 
 def test_a_repeat_ranked_behind_many_claims_of_the_same_article_is_found(
@@ -403,12 +399,17 @@ def test_a_repeat_ranked_behind_many_claims_of_the_same_article_is_found(
         session.commit()
         last_id = last.id
     match_pending(engine, 0.75, 0.95, live=LiveIndex())
-    assert (last_id, elsewhere) in {(m.claim_id, m.other_id) for m in _all_matches(engine)}
+    assert (last_id, elsewhere) in _id_pairs(engine)
 
 
 def _all_matches(engine):
     with Session(engine) as session:
         return session.exec(select(ClaimMatch)).all()
+
+
+def _id_pairs(engine) -> set[tuple[int, int]]:
+    """(claim id, earlier claim id) of every match recorded (_pairs: their texts)."""
+    return {(m.claim_id, m.other_id) for m in _all_matches(engine)}
 
 
 def test_a_reworded_repeat_is_found_among_more_claims_holding_its_rarest_words_than_ranked(
@@ -433,4 +434,4 @@ def test_a_reworded_repeat_is_found_among_more_claims_holding_its_rarest_words_t
     reworded = _store(engine, f"{rare} {other}.", "Reworded")
     new = _store(engine, claim, "New")
     match_pending(engine, 0.75, 0.95, live=LiveIndex())
-    assert (new, reworded) in {(m.claim_id, m.other_id) for m in _all_matches(engine)}
+    assert (new, reworded) in _id_pairs(engine)

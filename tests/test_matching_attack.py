@@ -4,12 +4,10 @@ the old full-text path finds a repeat, the live index must find it too."""
 from __future__ import annotations
 
 import pytest
-from sqlmodel import Session, select
 
-from tests.test_matching import SHARED, _store
+from tests.test_matching import SHARED, _id_pairs, _store
 from tracker.db import create_db_engine, migrate
 from tracker.matching import LiveIndex, match_pending
-from tracker.models import ClaimMatch
 
 
 @pytest.fixture
@@ -18,11 +16,6 @@ def sqlite_engine(tmp_path):
     migrate(engine)
     yield engine
     engine.dispose()
-
-
-def _pairs(engine) -> set[tuple[int, int]]:
-    with Session(engine) as session:
-        return {(m.claim_id, m.other_id) for m in session.exec(select(ClaimMatch))}
 
 
 def test_claims_stored_while_a_round_starts_are_matched_with_each_other(sqlite_engine, monkeypatch):
@@ -44,7 +37,7 @@ def test_claims_stored_while_a_round_starts_are_matched_with_each_other(sqlite_e
     live = LiveIndex()
     for _ in range(2):  # the matcher process polls again when a call finds nothing left
         match_pending(sqlite_engine, 0.75, 0.95, live=live)
-    assert (stored[1], stored[0]) in _pairs(sqlite_engine)
+    assert (stored[1], stored[0]) in _id_pairs(sqlite_engine)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +63,7 @@ def test_a_repeat_is_found_when_another_spelling_of_its_words_was_read_first(
     original = _store(sqlite_engine, marked, "Original")
     repeat = _store(sqlite_engine, marked, "Repeat")
     match_pending(sqlite_engine, 0.75, 0.95, live=LiveIndex())
-    assert (repeat, original) in _pairs(sqlite_engine)
+    assert (repeat, original) in _id_pairs(sqlite_engine)
 
 
 def test_the_live_index_files_words_apart_exactly_where_fts5_does():

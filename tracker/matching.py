@@ -383,13 +383,14 @@ class LiveIndex:
     def add_all(self, claims: Iterable[tuple[int, str]]) -> None:
         for claim_id, text in claims:
             for term in _terms(text, most=len(text)):
-                held = self.postings.get(_fold(term))
+                key = _fold(term)
+                held = self.postings.get(key)
                 if held is not None and claim_id not in held:
                     held.add(claim_id)
                     self.size += 1
                     if len(held) > self.budget:  # it became common: count it, no more
-                        self.common[_fold(term)] = len(held)
-                        del self.postings[_fold(term)]
+                        self.common[key] = len(held)
+                        del self.postings[key]
                         self.size -= len(held)
 
     def lookup(self, term: str, cursor: Any) -> set[int] | int:
@@ -458,16 +459,14 @@ class _LiveView:
         # Claims holding two or more of the words first, by the summed rarity of the words
         # they hold; then those holding one, rarest word first. (Counting in C: one pass
         # in Python over a few thousand postings cost more than the FTS5 query it replaces.)
-        total = max(self.live.through, 1)
-        weights = [math.log(1 + (total - len(s) + 0.5) / (len(s) + 0.5)) for s in sets]
+        weights = self._rarity(sets)
         hits: Counter[int] = Counter()
         for held in sets:
             hits.update(held)
         hits.pop(below, None)
         found = [i for i, n in hits.items() if n > 1 and i < below]
         if found:
-            score = {i: sum(w for s, w in zip(sets, weights, strict=True) if i in s) for i in found}
-            found = heapq.nsmallest(want, found, key=lambda i: (-score[i], i))
+            found = _best(found, sets, weights, want)
         for k in sorted(range(len(sets)), key=lambda k: -weights[k]):
             if len(found) >= want:
                 break
@@ -478,11 +477,13 @@ class _LiveView:
     def _by_other_words(self, found: list[int], want: int) -> list[int]:
         """The `want` claims of `found` holding the most (by rarity) of the words looked up
         for this claim, as BM25 would rank them; then the oldest first."""
-        total = max(self.live.through, 1)
         sets = [held for held in self.held.values() if isinstance(held, set)]
-        weights = [math.log(1 + (total - len(s) + 0.5) / (len(s) + 0.5)) for s in sets]
-        score = {i: sum(w for s, w in zip(sets, weights, strict=True) if i in s) for i in found}
-        return heapq.nsmallest(want, found, key=lambda i: (-score[i], i))
+        return _best(found, sets, self._rarity(sets), want)
+
+    def _rarity(self, sets: list[set[int]]) -> list[float]:
+        """BM25's idf of each word, from how many claims hold it."""
+        total = max(self.live.through, 1)
+        return [math.log(1 + (total - len(s) + 0.5) / (len(s) + 0.5)) for s in sets]
 
     def same_text(self, text: str, terms: list[str]) -> list[int]:
         return self.fts.same_text(text, terms)
@@ -492,6 +493,13 @@ class _LiveView:
 
     def close(self) -> None:
         self.fts.close()
+
+
+def _best(found: list[int], sets: list[set[int]], weights: list[float], want: int) -> list[int]:
+    """The `want` ids of `found` whose words (`sets`, each a word's claims) weigh most
+    together; the oldest first among equals."""
+    score = {i: sum(w for s, w in zip(sets, weights, strict=True) if i in s) for i in found}
+    return heapq.nsmallest(want, found, key=lambda i: (-score[i], i))
 
 
 # PostgreSQL ranks with ts_rank, which re-parses each matching claim (~25 us a claim), so

@@ -72,11 +72,6 @@ def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
     return _remembered_grams(word, low, high)
 
 
-@lru_cache(maxsize=4096)
-def _remembered_grams(word: str, low: int, high: int) -> tuple[str, ...]:
-    return _grams_of(word, low, high)
-
-
 def _grams_of(word: str, low: int, high: int) -> tuple[str, ...]:
     word = f" {word} "
     grams: list[str] = []
@@ -86,6 +81,9 @@ def _grams_of(word: str, low: int, high: int) -> tuple[str, ...]:
             break
         grams += [word[i : i + n] for i in range(len(word) - n + 1)]
     return tuple(grams)
+
+
+_remembered_grams = lru_cache(maxsize=4096)(_grams_of)
 
 
 @dataclass
